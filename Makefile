@@ -1,0 +1,155 @@
+# eimzad: build, run, test, install.
+#
+#   make deps      install the Debian packages the build and tests need
+#   make           build daemon/eimzad and daemon/eimzactl into build/
+#   make run       deps + build + the local demo (no servers needed)
+#   make test      deps + a sanitizer build + unit and integration tests
+#   make bench     benchmarks (see bench/README.md)
+#   make fuzz      the message fuzzer, for longer than make test runs it
+#   make install   PREFIX, DESTDIR, SYSCONFDIR, LOCALSTATEDIR apply
+
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+BINDIR        ?= $(PREFIX)/bin
+SBINDIR       ?= $(PREFIX)/sbin
+DATADIR       ?= $(PREFIX)/share
+MANDIR        ?= $(DATADIR)/man
+UNITDIR       ?= /lib/systemd/system
+DESTDIR       ?=
+
+CC      ?= cc
+BUILD   ?= build
+WERROR  ?= 0
+SAN     ?=
+
+PKGS := libetpan libesmtp-1.0 libcurl json-c gnutls libsystemd openssl
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Wmissing-prototypes \
+        -Wno-unused-parameter -Wpointer-arith -Wvla
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANLD := -fsanitize=address,undefined
+else
+OPT := -O2 -g
+SANLD :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# libetpan's .pc drags in a dpkg link spec that breaks sanitizer and
+# fuzzer links; it is not needed.
+PKG_LIBS   = $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+
+CPPFLAGS += -Ilib -D_GNU_SOURCE \
+            -DSYSCONFDIR='"$(SYSCONFDIR)"' -DLOCALSTATEDIR='"$(LOCALSTATEDIR)"' \
+            -DDATADIR='"$(DATADIR)"'
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -pthread
+LDFLAGS  += $(SANLD) -pthread
+LDLIBS   += $(PKG_LIBS) -lm
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
+TEST_HELPERS := $(sort $(wildcard tests/unit/helpers/*.c))
+TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+
+BINS := $(BUILD)/eimzad $(BUILD)/eimzactl
+
+.SECONDARY:
+.PHONY: all deps run test unit check bench fuzz install uninstall clean distclean
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+$(BUILD)/libeimza.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/eimzad: $(BUILD)/daemon/eimzad.o $(BUILD)/libeimza.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/eimzactl: $(BUILD)/daemon/eimzactl.o $(BUILD)/libeimza.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libeimza.a $(TEST_HELPER_OBJ) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
+	    $(BUILD)/libeimza.a $(LDLIBS) -lcmocka
+
+unit: $(BINS) $(UNIT_BIN)
+
+# The packages the build, the tests and the demo need (Debian 12 names).
+DEPS := build-essential pkg-config libetpan-dev libesmtp-dev libcurl4-gnutls-dev \
+        libjson-c-dev libgnutls28-dev libssl-dev libsystemd-dev libcmocka-dev \
+        dovecot-imapd python3 python3-aiosmtpd openssl ca-certificates \
+        clang libclang-rt-14-dev valgrind
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing:" $$missing; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: deps all
+	@tests/demo/run-demo
+
+# make test: everything under the sanitizers, into build/test.
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build/test SAN=1 unit
+	@tests/run --build build/test
+
+check: unit
+	@tests/run --build $(BUILD) --unit-only
+
+bench: deps all
+	@bench/run
+
+fuzz: deps
+	@tests/fuzz/run --seconds $${FUZZ_SECONDS:-600}
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/eimzad \
+	    $(DESTDIR)$(DATADIR)/eimzad/templates/tr $(DESTDIR)$(DATADIR)/eimzad/templates/en \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/eimzad $(DESTDIR)$(SBINDIR)/eimzad
+	install -m 0755 $(BUILD)/eimzactl $(DESTDIR)$(BINDIR)/eimzactl
+	install -m 0644 templates/tr/* $(DESTDIR)$(DATADIR)/eimzad/templates/tr/
+	install -m 0644 templates/en/* $(DESTDIR)$(DATADIR)/eimzad/templates/en/
+	for f in eimzad.conf rules.conf holidays.conf; do \
+	  [ -e $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f ] || \
+	    install -m 0640 conf/$$f $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f; \
+	done
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' systemd/eimzad.service.in \
+	    > $(DESTDIR)$(UNITDIR)/eimzad.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/eimzad.service
+	-install -m 0644 daemon/*.8 $(DESTDIR)$(MANDIR)/man8/ 2>/dev/null
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/eimzad $(DESTDIR)$(BINDIR)/eimzactl \
+	    $(DESTDIR)$(UNITDIR)/eimzad.service $(DESTDIR)$(MANDIR)/man8/eimzad.8 \
+	    $(DESTDIR)$(MANDIR)/man8/eimzactl.8
+	rm -rf $(DESTDIR)$(DATADIR)/eimzad
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf local

@@ -1,0 +1,77 @@
+/*
+ * classify.h: from a decoded message to an event: which kind of mail it
+ * is (by configurable rules), what it says (extraction), and whether it
+ * may be believed (trust).
+ *
+ * Rules live in a file of the config syntax (conf/rules.conf), one section
+ * per rule, tried in file order; the first whose conditions all hold wins:
+ *
+ *   [rule kamusm_credentials]
+ *   kind    = kamusm.credentials       # see enum msg_kind names
+ *   from    = *@kamusm.gov.tr          # address patterns (list; any matches)
+ *   subject = parola|erisim            # POSIX ERE on folded text (text.h)
+ *   body    = basvuru.*(parola|sifre)  # ERE on the folded body
+ *   to      = ...                      # optional: a recipient pattern
+ *   header  = X-Foo: bar               # optional: "Name: ERE" on the value
+ *   link    = https://[^ ]+            # extraction ERE (match 1 or 0)
+ *   code    = parola(si)?[: ]+([A-Za-z0-9]+)    # extraction, group 1
+ *   tracking = ...                     # extraction
+ *   expiry  = ...                      # extraction (a date)
+ *
+ * Patterns are matched on folded text (lowercase, Turkish diacritics
+ * removed, see text.h), so they are folded too before compiling; the
+ * extracted value is cut from the original text, diacritics intact.
+ * Built-in kinds need no rule: bounces (multipart/report, the usual
+ * MAILER-DAEMON shapes), auto-replies (RFC 3834 and friends) and officer
+ * commands are recognised by structure; rules for them only add patterns.
+ *
+ * Trust (secure by default, see DESIGN "Trust"): Authentication-Results
+ * are read only from configured authserv-ids; KAMUSM kinds are trusted only
+ * from an allow-listed sender whose domain passed dkim or spf there, or
+ * when forwarded by an officer whose own mail passed; commands only from
+ * officers whose mail passed. With trust.require_auth = no the
+ * authentication requirement is dropped (for test setups and the local
+ * demo), the sender allow-lists still apply.
+ *
+ * Ownership: rules_load() returns rules the caller frees with rules_free();
+ * classify() fills an event the caller frees with event_free().
+ */
+#ifndef EIMZA_CLASSIFY_H
+#define EIMZA_CLASSIFY_H
+
+#include "config.h"
+#include "event.h"
+#include "message.h"
+
+struct rules;
+
+int rules_load(const char *path, struct rules **out, struct conf_errors *errs);
+void rules_free(struct rules *r);
+size_t rules_count(const struct rules *r);
+
+struct classify_ctx {
+	const struct config *conf;
+	const struct rules *rules;
+	time_t arrival;          /* the server's arrival time (INTERNALDATE), 0 if unknown */
+};
+
+/* Classify a parsed message. Always fills ev (kind MK_OTHER when nothing
+ * matched, MK_UNREADABLE when m->unreadable); never fails. */
+void classify(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
+
+/* Parse + classify raw bytes in one call (what the daemon and `eimzactl
+ * explain` use). A message that cannot be parsed becomes MK_UNREADABLE. */
+void classify_raw(const struct classify_ctx *ctx, const char *raw, size_t len,
+		  struct event *ev);
+
+/* Application tags: "[EIMZA-2026-0042]" or "EIMZA-2026-0042" with the
+ * configured prefix; the year and number parts are digits (number 4 or
+ * more digits). Returns a NULL-terminated vector of normalised tags
+ * ("EIMZA-2026-0042") found in s, or NULL if none. */
+char **tags_find(const char *prefix, const char *s);
+
+/* TC kimlik no checksum (11 digits, first not 0, digits 10 and 11 per the
+ * official rule). */
+bool tc_valid(const char *tc);
+
+#endif

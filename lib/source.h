@@ -1,0 +1,83 @@
+/*
+ * source.h: where mail comes from. One small vtable, two implementations
+ * in sibling files:
+ *   source_imap.c     an IMAP mailbox (libetpan): TLS / STARTTLS / plain on
+ *                     loopback, LOGIN, SELECT, UID FETCH in ranges, IDLE
+ *   source_maildir.c  a local Maildir (new/ -> cur/), for the local demo
+ *
+ * Position. The caller (the daemon) owns the position: for IMAP, the
+ * UIDVALIDITY and the highest UID handled, persisted in the store in the
+ * same transaction as the events those messages caused. fetch() returns
+ * messages after a UID; if the server's UIDVALIDITY differs from the one
+ * the caller remembers, the caller re-scans from 0 and relies on the
+ * store's Message-ID set to skip what it has seen. A Maildir has no UIDs:
+ * its fetch() ignores `after` and returns what is in new/, and mark()
+ * moves the file to cur/; uid is a per-connection sequence number.
+ *
+ * Waiting. wait_start() begins waiting for new mail (IMAP IDLE when the
+ * server offers it and [source] idle = yes; inotify on new/ for Maildir)
+ * and returns an fd to poll for readability, or -1 when the caller should
+ * simply poll every [source] poll_interval. wait_done() ends the wait
+ * (IDLE DONE) and says whether new mail may be there. IDLE is re-issued by
+ * the caller at least every 25 minutes (wait_done + wait_start).
+ *
+ * Errors. Every function returns 0 or -1 with *err; -1 from any IMAP call
+ * means the connection is unusable: the caller calls disconnect() and
+ * reconnects with capped exponential backoff. A TLS certificate that does
+ * not verify (chain against the system store or [source] ca_file, and the
+ * host name) is a refused connection with the reason in *err, never a
+ * downgrade.
+ *
+ * Ownership: fetched messages (struct raw_msg array and their data) are
+ * owned by the caller and freed with raw_msgs_free().
+ */
+#ifndef EIMZA_SOURCE_H
+#define EIMZA_SOURCE_H
+
+#include "config.h"
+
+struct raw_msg {
+	uint32_t uid;
+	char *data;
+	size_t len;
+	time_t arrival;          /* INTERNALDATE / file mtime; 0 if unknown */
+	char *key;               /* maildir: file name; imap: NULL */
+};
+void raw_msgs_free(struct raw_msg *v, size_t n);
+
+enum src_mark {
+	MARK_HANDLED,            /* imap: \Seen; maildir: new/ -> cur/ with S */
+	MARK_OTHER,              /* imap: move to other_folder if set, else
+				  * leave untouched; maildir: to cur/ unflagged */
+};
+
+struct source;
+
+struct source_ops {
+	const char *name;
+	int (*connect)(struct source *s, char **err);
+	/* Up to max messages with UID > after, oldest first. */
+	int (*fetch)(struct source *s, uint32_t after, size_t max,
+		     struct raw_msg **out, size_t *n, char **err);
+	int (*mark)(struct source *s, const struct raw_msg *m, enum src_mark how, char **err);
+	int (*wait_start)(struct source *s, int *fd, char **err);
+	int (*wait_done)(struct source *s, bool *maybe_new, char **err);
+	void (*disconnect)(struct source *s);
+	void (*destroy)(struct source *s);
+};
+
+struct source {
+	const struct source_ops *ops;
+	const struct config *conf;
+	uint32_t uidvalidity;    /* after connect(); 0 for maildir */
+	uint32_t uidnext;        /* after connect(), if the server said */
+	void *priv;
+};
+
+extern const struct source_ops source_imap_ops;
+extern const struct source_ops source_maildir_ops;
+
+/* Make the configured source (not connected). */
+struct source *source_create(const struct config *c);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * store.h: the state store: JSON documents in collections under one state
+ * directory, made durable by a write-ahead journal with group commit.
+ *
+ * Layout of the state directory (all files mode 0600, folders 0700):
+ *   lock                 fcntl lock: held by the daemon for its lifetime
+ *   journal              append-only: committed transactions not yet
+ *                        checkpointed (JSON lines, each with a CRC)
+ *   <coll>/<id>.json     the current document, one file each, readable
+ *                        with jq; replaced atomically (temp + rename)
+ *   seen                 Message-IDs already handled, one hash per line
+ *
+ * Commit: txn_commit() appends the transaction's records and a commit
+ * marker to the journal and makes them durable with one fdatasync(); only
+ * then are the document files replaced (without fsync of their own).
+ * Checkpoint (store_checkpoint(), automatically when the journal passes a
+ * size, and at close): syncfs() once, then truncate the journal. Opening
+ * the store replays complete transactions of the journal onto the files
+ * (idempotent), ignores a torn tail, and reports a corrupt record.
+ * So: a commit costs one fdatasync whatever the number of documents, and
+ * a crash at any point loses no committed transaction.
+ *
+ * A document whose file does not parse is moved to <coll>/corrupt/ with a
+ * log line and is then absent; the store keeps working.
+ *
+ * Every document carries "version": the store writes the journal record
+ * format version itself; the documents' own "version" is their owner's.
+ *
+ * Locking: STORE_DAEMON and STORE_WRITER take the lock without waiting and
+ * fail with STORE_EBUSY (reporting the holder's pid) if another process
+ * holds it. STORE_READER takes no lock and never writes (it replays the
+ * journal in memory so it sees committed state).
+ *
+ * Threads: a store is used from one thread at a time.
+ *
+ * Ownership: store_get() returns a new reference (json_object_put() it).
+ * txn_put() takes over the caller's reference to doc.
+ */
+#ifndef EIMZA_STORE_H
+#define EIMZA_STORE_H
+
+#include "util.h"
+
+#include <json-c/json.h>
+
+enum store_mode { STORE_DAEMON, STORE_WRITER, STORE_READER };
+#define STORE_EBUSY (-2)
+
+struct store;
+struct txn;
+
+/* Opens (creating the directory if needed). Returns 0, -1 with *err, or
+ * STORE_EBUSY with *err naming the holder. */
+int store_open(const char *dir, enum store_mode mode, struct store **out, char **err);
+void store_close(struct store *s);      /* checkpoints if writable */
+const char *store_dir(const struct store *s);
+
+/* Document ids: [A-Za-z0-9._@+-]{1,128}, not starting with '.'.
+ * Collection names: [a-z]+. */
+bool store_id_valid(const char *id);
+
+/* The committed document, or NULL if absent. */
+json_object *store_get(struct store *s, const char *coll, const char *id);
+/* Calls cb for each document of the collection (order unspecified); a
+ * non-zero return from cb stops and is returned. doc is borrowed. */
+int store_foreach(struct store *s, const char *coll,
+		  int (*cb)(void *ctx, const char *id, json_object *doc), void *ctx);
+/* Number of documents in a collection. */
+size_t store_count(struct store *s, const char *coll);
+
+/* Has a Message-ID been recorded as handled? */
+bool store_seen(struct store *s, const char *message_id);
+
+struct txn *store_begin(struct store *s);
+void txn_put(struct txn *t, const char *coll, const char *id, json_object *doc);
+void txn_del(struct txn *t, const char *coll, const char *id);
+void txn_mark_seen(struct txn *t, const char *message_id);
+/* Reads see the transaction's own writes: */
+json_object *txn_get(struct txn *t, const char *coll, const char *id);
+bool txn_empty(const struct txn *t);
+/* Durable on return 0 (one fdatasync); the txn is freed either way. */
+int txn_commit(struct txn *t, char **err);
+void txn_abort(struct txn *t);
+
+int store_checkpoint(struct store *s, char **err);
+
+/* Statistics for `eimzactl status` and benchmarks. */
+struct store_stats {
+	uint64_t commits;
+	uint64_t records;
+	uint64_t fsyncs;
+	size_t journal_bytes;
+};
+void store_stats(const struct store *s, struct store_stats *out);
+
+#endif
