@@ -88,7 +88,15 @@ $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libeimza.a $(TEST_HELPE
 	$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
 	    $(BUILD)/libeimza.a $(LDLIBS) -lcmocka
 
-unit: $(BINS) $(UNIT_BIN)
+# Small programs the integration tests drive (tests/tools/*.c).
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libeimza.a $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeimza.a $(LDLIBS)
+
+unit: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
 
 # The packages the build, the tests and the demo need (Debian 12 names).
 DEPS := build-essential pkg-config libetpan-dev libesmtp-dev libcurl4-gnutls-dev \
