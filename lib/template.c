@@ -39,6 +39,7 @@ struct node {
 struct part {
 	struct node *v;
 	size_t n, cap;
+	size_t text_len;        /* bytes of text, to size the output once */
 };
 
 struct tfile {
@@ -102,6 +103,7 @@ static void add_text(struct parser *ps, const char *s, size_t len)
 	if (len == 0)
 		return;
 	struct part *p = ps->part;
+	p->text_len += len;
 	struct node *last = p->n ? &p->v[p->n - 1] : NULL;
 	if (last && last->kind == N_TEXT && last->s + last->len == s) {
 		last->len += len;
@@ -543,15 +545,21 @@ static bool truthy(json_object *v)
 	return false;
 }
 
+/* A value as plain text; NUL bytes (which JSON allows) are dropped, and
+ * CR and LF too in a subject. */
 static void put_value(struct render *r, const char *s, size_t n)
 {
-	if (!r->subject) {
-		buf_add(r->out, s, n);
-		return;
+	const char *reject = r->subject ? "\r\n" : "";
+	const char *e = s + n;          /* json-c strings are NUL-terminated at e */
+	while (s < e) {
+		size_t run = strcspn(s, reject);
+		if (run > (size_t)(e - s))
+			run = (size_t)(e - s);
+		buf_add(r->out, s, run);
+		s += run;
+		if (s < e)
+			s++;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != '\r' && s[i] != '\n')
-			buf_addc(r->out, s[i]);
 }
 
 static int render_field(struct render *r, const struct node *nd)
@@ -638,6 +646,7 @@ static int render_part(const struct tfile *f, const struct part *p, json_object 
 {
 	struct render r = { .f = f, .depth = 1, .subject = subject, .out = out, .err = err };
 	r.ctx[0] = vars;
+	buf_reserve(out, p->text_len + p->text_len / 2 + 64);
 	return render_nodes(&r, p->v, 0, p->n);
 }
 
@@ -722,16 +731,19 @@ int template_render(const struct templates *t, const char *name, enum medium m,
 
 static void html_escape(struct buf *out, const char *s, size_t n)
 {
+	static const char *const ent[256] = {
+		['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+	};
+	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '&': buf_adds(out, "&amp;"); break;
-		case '<': buf_adds(out, "&lt;"); break;
-		case '>': buf_adds(out, "&gt;"); break;
-		case '"': buf_adds(out, "&quot;"); break;
-		case '\'': buf_adds(out, "&#39;"); break;
-		default: buf_addc(out, s[i]); break;
-		}
+		const char *x = ent[(unsigned char)s[i]];
+		if (x == NULL)
+			continue;
+		buf_add(out, s + run, i - run);
+		buf_adds(out, x);
+		run = i + 1;
 	}
+	buf_add(out, s + run, n - run);
 }
 
 static bool blank_line(const char *s, size_t n)

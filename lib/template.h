@@ -25,10 +25,10 @@
  * newline). An SMS uses the first language only (length matters), without
  * the file's trailing blank space; its *subject is set to NULL.
  *
- * Escaping: values are inserted as plain text; CR and LF are removed from
- * values that go into a subject; an HTML rendering (template_render_html)
- * escapes & < > " '. JSON escaping is the SMS channel's business when it
- * builds the request body.
+ * Escaping: values are inserted as plain text (NUL bytes dropped); CR and
+ * LF are removed from values that go into a subject; an HTML rendering
+ * (template_render_html) escapes & < > " '. JSON escaping is the SMS
+ * channel's business when it builds the request body.
  *
  * Ownership: templates_load() returns a set freed with templates_free();
  * rendered strings are the caller's.

@@ -65,6 +65,10 @@ static const struct render_row render_rows[] = {
 	  "{\"title\":\"Satır\\r\\nİki\\n\",\"name\":null,\"message\":\"a\\nb\",\"x\":1}",
 	  "Bildirim: Satırİki / Notice: Satırİki",
 	  "Merhaba ,\na\nb\n\nSaygılarımızla\n----\n\nHello ,\na\nb\n\nRegards\n", NULL },
+	/* NUL bytes (JSON allows them) never reach the text */
+	{ "plain", MEDIUM_MAIL, "{\"title\":\"a\\u0000b\",\"name\":\"c\\u0000d\",\"message\":\"\"}",
+	  "Bildirim: ab / Notice: ab",
+	  "Merhaba cd,\n\n\nSaygılarımızla\n----\n\nHello cd,\n\n\nRegards\n", NULL },
 	{ "plain", MEDIUM_MAIL, "{\"title\":3,\"name\":true,\"message\":2.5}",
 	  "Bildirim: 3 / Notice: 3",
 	  "Merhaba true,\n2.5\n\nSaygılarımızla\n----\n\nHello true,\n2.5\n\nRegards\n", NULL },
