@@ -4,6 +4,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -381,8 +383,15 @@ static int do_resend(struct eimzad *ez, struct txn *t, json_object *req, const s
 	if (nid == NULL)
 		return seterr(err, "%s has no notice '%s' (see eimzactl show %s)", app, which, app);
 	int r = outbox_requeue(ez->outbox, t, nid, now, err);
-	if (r == 0)
-		wf_report(report, app, true, NULL, NULL, "notice %s queued again", nid);
+	if (r == 0) {
+		json_object *it = json_object_new_object();
+		jset_str(it, "app", app);
+		jset_bool(it, "ok", true);
+		char *msg = xasprintf("notice %s queued again", nid);
+		jset_str(it, "message", msg);
+		free(msg);
+		json_object_array_add(report, it);
+	}
 	free(nid);
 	return r;
 }

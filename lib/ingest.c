@@ -4,6 +4,7 @@
 #include "jsonutil.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
