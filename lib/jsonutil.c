@@ -108,6 +108,11 @@ json_object *jstr_or_null(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+void jput_str(json_object *o, const char *key, const char *s)
+{
+	json_object_object_add(o, key, s ? json_object_new_string(s) : NULL);
+}
+
 json_object *jstrv(char *const *v)
 {
 	json_object *a = json_object_new_array();

@@ -29,6 +29,9 @@ void jset_time(json_object *o, const char *path, time_t t);
 void jset(json_object *o, const char *path, json_object *value);
 
 json_object *jstr_or_null(const char *s);
+/* Set a top-level member to a string, or to JSON null when s is NULL
+ * (templates print null as nothing but refuse absent fields). */
+void jput_str(json_object *o, const char *key, const char *s);
 /* A JSON array of strings from a NULL-terminated vector (NULL -> []). */
 json_object *jstrv(char *const *v);
 /* Deep copy. */

@@ -257,9 +257,9 @@ static void kamusm_unmatched(struct wf *wf, struct txn *t, const struct event *e
 		  "%s for %s matches no open application: check the applicant's address "
 		  "(eimzactl edit) or import the application", msg_kind_name(ev->kind), who);
 	json_object *vars = json_object_new_object();
-	jset_str(vars, "recipient", who);
-	jset_str(vars, "kind", msg_kind_name(ev->kind));
-	jset_str(vars, "subject", ev->subject);
+	jput_str(vars, "recipient", who);
+	jput_str(vars, "kind", msg_kind_name(ev->kind));
+	jput_str(vars, "subject", ev->subject);
 	char *dedupe = xasprintf("unmatched:%s", ev->message_id ? ev->message_id : who);
 	wf_notify_all(wf, t, wf_officers(wf, ACTOR_ESIGN), "unmatched", NULL, NULL, dedupe, vars,
 		      now, NULL);
@@ -274,8 +274,8 @@ static void kamusm_expiry(struct wf *wf, struct txn *t, const struct event *ev, 
 	char day[16] = "";
 	if (ev->expiry)
 		cal_fmt_date(ev->expiry, day, sizeof(day));
-	jset_str(vars, "expiry", day);
-	jset_str(vars, "recipient", ev->applicant.email);
+	jput_str(vars, "expiry", day);
+	jput_str(vars, "recipient", ev->applicant.email);
 	char *dedupe = xasprintf("kamusm-expiry:%s:%s", ev->applicant.email ? ev->applicant.email : "",
 				 day);
 	wf_notify_all(wf, t, wf_officers(wf, ACTOR_ESIGN), "kamusm_expiry", doc, NULL, dedupe, vars,
@@ -471,7 +471,7 @@ static void handle_bounce(struct wf *wf, struct txn *t, const struct event *ev, 
 	json_object *hist = app_history_add(doc, ev->date ? ev->date : now, "unreachable", NULL, NULL,
 					    rcpt, ev->message_id, reason);
 	json_object *vars = wf_app_vars(wf, doc);
-	jset_str(vars, "reason", reason);
+	jput_str(vars, "reason", reason);
 	char *dedupe = xasprintf("unreachable:%s", app_id);
 	wf_notify_all(wf, t, wf_officers(wf, ACTOR_EBYS), "unreachable", doc, NULL, dedupe, vars, now,
 		      hist);
@@ -493,8 +493,8 @@ void wf_refuse(struct wf *wf, struct txn *t, const struct wf_origin *o, const ch
 		return;
 	json_object *doc = app_id ? load_app(wf, t, app_id) : NULL;
 	json_object *vars = doc ? wf_app_vars(wf, doc) : json_object_new_object();
-	jset_str(vars, "reason", reason);
-	jset_str(vars, "current_state", state);
+	jput_str(vars, "reason", reason);
+	jput_str(vars, "current_state", state);
 	char day[16];
 	cal_fmt_date(now, day, sizeof(day));
 	/* One answer per sender, application and day: the dedupe key says so. */
@@ -676,8 +676,8 @@ static void request_problems(struct wf *wf, struct txn *t, const struct event *e
 	}
 	json_object *vars = json_object_new_object();
 	jset(vars, "rows", rows);
-	jset_str(vars, "subject", ev->subject);
-	jset_str(vars, "unit_name", ev->unit_name);
+	jput_str(vars, "subject", ev->subject);
+	jput_str(vars, "unit_name", ev->unit_name);
 	char *dedupe = xasprintf("request-problems:%s", ev->message_id ? ev->message_id : "?");
 	const char *to = ev->unit_reply_to ? ev->unit_reply_to : ev->from;
 	struct wf_notice n = { .kind = "request_problems", .medium = MEDIUM_MAIL, .to = to,
@@ -720,8 +720,8 @@ static void handle_request(struct wf *wf, struct txn *t, const struct event *ev,
 		jset(vars, "applicants", applicant_list(wf, t, created));
 		jset(vars, "notes", notes);
 		notes = NULL;
-		jset_str(vars, "unit_name", ev->unit_name);
-		jset_str(vars, "letter_subject", ev->subject);
+		jput_str(vars, "unit_name", ev->unit_name);
+		jput_str(vars, "letter_subject", ev->subject);
 		jset_int(vars, "count", (int64_t)strv_len(created));
 		char *dedupe = xasprintf("decision:%s", ev->message_id ? ev->message_id
 						       : (created ? created[0] : "?"));
@@ -920,10 +920,10 @@ static void hook_dead(void *ctx, struct txn *t, const struct notice *n)
 		return;     /* never alert about an alert */
 	json_object *doc = n->app_id ? load_app(wf, t, n->app_id) : NULL;
 	json_object *vars = doc ? wf_app_vars(wf, doc) : json_object_new_object();
-	jset_str(vars, "notice_kind", n->kind);
-	jset_str(vars, "medium", medium_name(n->medium));
-	jset_str(vars, "recipient", n->to);
-	jset_str(vars, "reason", n->last_error ? n->last_error : "gave up");
+	jput_str(vars, "notice_kind", n->kind);
+	jput_str(vars, "medium", medium_name(n->medium));
+	jput_str(vars, "recipient", n->to);
+	jput_str(vars, "reason", n->last_error ? n->last_error : "gave up");
 	char *dedupe = xasprintf("dead:%s", n->id);
 	time_t now = n->done_at ? n->done_at : time(NULL);
 	wf_notify_all(wf, t, wf_officers(wf, ACTOR_EBYS), "dead_letter", doc, NULL, dedupe, vars, now,

@@ -66,26 +66,26 @@ json_object *wf_app_vars(struct wf *wf, json_object *doc)
 	json_object *v = json_object_new_object();
 	enum app_state st = app_doc_state(doc);
 	const struct state_info *si = wf_state_info(st);
-	jset_str(v, "tag", jget_str(doc, "id"));
-	jset_str(v, "name", jget_str(doc, "applicant.name"));
-	jset_str(v, "email", jget_str(doc, "applicant.email"));
-	jset_str(v, "title", jget_str(doc, "applicant.title"));
-	jset_str(v, "unit", jget_str(doc, "unit.name"));
-	jset_str(v, "state", app_state_name(st));
-	jset_str(v, "state_tr", si->tr);
-	jset_str(v, "state_en", si->en);
-	jset_str(v, "todo_tr", si->todo_tr);
-	jset_str(v, "todo_en", si->todo_en);
+	jput_str(v, "tag", jget_str(doc, "id"));
+	jput_str(v, "name", jget_str(doc, "applicant.name"));
+	jput_str(v, "email", jget_str(doc, "applicant.email"));
+	jput_str(v, "title", jget_str(doc, "applicant.title"));
+	jput_str(v, "unit", jget_str(doc, "unit.name"));
+	jput_str(v, "state", app_state_name(st));
+	jput_str(v, "state_tr", si->tr);
+	jput_str(v, "state_en", si->en);
+	jput_str(v, "todo_tr", si->todo_tr);
+	jput_str(v, "todo_en", si->todo_en);
 	char day[32];
 	time_t since = jget_time(doc, "state_since");
-	jset_str(v, "since", since ? cal_fmt_date(since, day, sizeof(day)) : "");
-	jset_str(v, "tracking_no", jget_str(doc, "tracking_no"));
-	jset_str(v, "reason", jget_str(doc, "reject_reason"));
-	jset_str(v, "link", jget_str(doc, "credentials.link"));
+	jput_str(v, "since", since ? cal_fmt_date(since, day, sizeof(day)) : "");
+	jput_str(v, "tracking_no", jget_str(doc, "tracking_no"));
+	jput_str(v, "reason", jget_str(doc, "reject_reason"));
+	jput_str(v, "link", jget_str(doc, "credentials.link"));
 	jset_bool(v, "online_flow", str_empty(jget_str(doc, "credentials.flow")) ? false :
 		  strcmp(jget_str(doc, "credentials.flow"), "online") == 0);
 	time_t exp = jget_time(doc, "credentials.expires");
-	jset_str(v, "expires", exp ? cal_fmt_date(exp, day, sizeof(day)) : "");
+	jput_str(v, "expires", exp ? cal_fmt_date(exp, day, sizeof(day)) : "");
 	return v;
 }
 
@@ -95,11 +95,11 @@ static void common_vars(struct wf *wf, json_object *vars, time_t now)
 	const struct config *c = wf->conf;
 	char day[32];
 	if (jget(vars, "institution") == NULL)
-		jset_str(vars, "institution", c->general.institution_name);
+		jput_str(vars, "institution", c->general.institution_name);
 	if (jget(vars, "helpdesk") == NULL)
-		jset_str(vars, "helpdesk", c->general.helpdesk);
-	jset_str(vars, "today", cal_fmt_date(now, day, sizeof(day)));
-	jset_str(vars, "mailbox", c->smtp.reply_to);
+		jput_str(vars, "helpdesk", c->general.helpdesk);
+	jput_str(vars, "today", cal_fmt_date(now, day, sizeof(day)));
+	jput_str(vars, "mailbox", c->smtp.reply_to);
 }
 
 /* The domain our Message-IDs use: [smtp] message_id_domain, else From's. */

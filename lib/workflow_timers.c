@@ -162,7 +162,7 @@ static json_object *item_for(struct wf *wf, json_object *doc, const char *kind, 
 			     time_t pass)
 {
 	json_object *it = wf_app_vars(wf, doc);
-	jset_str(it, "kind", kind);
+	jput_str(it, "kind", kind);
 	jset_bool(it, "is_escalation", strcmp(kind, "escalation") == 0);
 	jset_bool(it, "is_alarm", strcmp(kind, "alarm") == 0);
 	jset_bool(it, "is_password_warning", strcmp(kind, "password_warning") == 0);
@@ -279,7 +279,7 @@ static int send_digest_one(void *vctx, const char *rcpt, void *value)
 	jset(vars, "items", json_object_get(items));
 	jset_int(vars, "count", (int64_t)json_object_array_length(items));
 	char when[32];
-	jset_str(vars, "pass", cal_fmt_datetime(pass, when, sizeof(when)));
+	jput_str(vars, "pass", cal_fmt_datetime(pass, when, sizeof(when)));
 	char *dedupe = xasprintf("digest:%s:%lld", rcpt, (long long)pass);
 	struct wf_notice spec = { .kind = "digest", .medium = MEDIUM_MAIL, .to = rcpt,
 				  .app_ids = ids, .dedupe = dedupe };
