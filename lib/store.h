@@ -77,7 +77,14 @@ void txn_del(struct txn *t, const char *coll, const char *id);
 void txn_mark_seen(struct txn *t, const char *message_id);
 /* Reads see the transaction's own writes: */
 json_object *txn_get(struct txn *t, const char *coll, const char *id);
+/* Whether the document exists, seen the same way, without parsing it. */
+bool txn_exists(struct txn *t, const char *coll, const char *id);
 bool txn_empty(const struct txn *t);
+/* Call fn(ctx, committed) once when the transaction ends: committed is
+ * true after txn_commit() made it durable and visible, false after
+ * txn_abort() or a failed commit. For work that may start only once a
+ * change is durable (the outbox hands queued notices to the channels). */
+void txn_on_done(struct txn *t, void (*fn)(void *ctx, bool committed), void *ctx);
 /* Durable on return 0 (one fdatasync); the txn is freed either way. */
 int txn_commit(struct txn *t, char **err);
 void txn_abort(struct txn *t);
