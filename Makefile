@@ -57,6 +57,9 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 TEST_HELPERS := $(sort $(wildcard tests/unit/helpers/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+# Helper programs that integration tests drive, and benchmark programs.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c) $(wildcard bench/*.c))
+TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 
 BINS := $(BUILD)/eimzad $(BUILD)/eimzactl
 
@@ -88,7 +91,11 @@ $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libeimza.a $(TEST_HELPE
 	$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
 	    $(BUILD)/libeimza.a $(LDLIBS) -lcmocka
 
-unit: $(BINS) $(UNIT_BIN)
+$(TOOL_BIN): $(BUILD)/%: %.c $(BUILD)/libeimza.a $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeimza.a $(LDLIBS)
+
+unit: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
 
 # The packages the build, the tests and the demo need (Debian 12 names).
 DEPS := build-essential pkg-config libetpan-dev libesmtp-dev libcurl4-gnutls-dev \

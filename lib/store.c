@@ -1021,7 +1021,7 @@ static int recover(struct store *s, char **err)
 		rc = journal_replay(s, data.p, data.len, &res, err);
 	if (rc == 0 && data.len > 0) {
 		s->next_txn = res.last_txn + 1;
-		if (res.txns > 0)
+		if (res.txns > 0 && s->mode != STORE_READER)
 			log_info("store: %s: %zu committed transactions (%zu records) replayed "
 				 "from the journal", s->dir, res.txns, res.records);
 		if (s->mode != STORE_READER) {
