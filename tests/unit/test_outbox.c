@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define T0 ((time_t)1795600800)         /* 2026-11-25 10:00 UTC */
@@ -37,6 +38,8 @@ static struct {
 	int opens, closes;
 	bool block;                     /* hold send() until cleared */
 	int blocked;
+	int busy, max_busy;             /* send() calls under way */
+	int entered;                    /* send() calls begun */
 	char log[4096];                 /* "to;" per notice, in order */
 } fake = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
@@ -48,6 +51,7 @@ static void fake_reset(const struct script *s, size_t n)
 	memset(fake.tries, 0, sizeof(fake.tries));
 	fake.sends = 0;
 	fake.block = false;
+	fake.max_busy = 0;
 	fake.log[0] = '\0';
 	pthread_mutex_unlock(&fake.mu);
 }
@@ -94,13 +98,20 @@ static void fake_send(struct channel *ch, struct notice *const *batch, size_t n,
 {
 	(void)ch;
 	pthread_mutex_lock(&fake.mu);
+	fake.entered++;
+	if (++fake.busy > fake.max_busy)
+		fake.max_busy = fake.busy;
 	fake.blocked++;
 	pthread_cond_broadcast(&fake.cv);
 	while (fake.block)
 		pthread_cond_wait(&fake.cv, &fake.mu);
 	fake.blocked--;
+	pthread_mutex_unlock(&fake.mu);
+	usleep(2000);                   /* long enough for others to overlap */
+	pthread_mutex_lock(&fake.mu);
 	for (size_t i = 0; i < n; i++, fake.sends++)
 		fake_one(batch[i], &out[i]);
+	fake.busy--;
 	pthread_mutex_unlock(&fake.mu);
 }
 
@@ -707,12 +718,20 @@ static void test_valid_state_drop(void **state)
 	env_free(&e);
 }
 
+/* Wait (5 s at most) until n send() calls are held. */
 static void wait_blocked(int n)
 {
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
 	pthread_mutex_lock(&fake.mu);
-	while (fake.blocked < n)
-		pthread_cond_wait(&fake.cv, &fake.mu);
+	int rc = 0;
+	while (fake.blocked < n && rc == 0)
+		rc = pthread_cond_timedwait(&fake.cv, &fake.mu, &until);
+	int got = fake.blocked;
 	pthread_mutex_unlock(&fake.mu);
+	if (got < n)
+		fail_msg("%d batches held, want %d", got, n);
 }
 
 /* Close while a batch is still being sent (past the timeout), reopen:
@@ -760,9 +779,17 @@ static void test_close_in_flight(void **state)
 	}
 	assert_int_equal(fake.sends, 6);        /* at least once: twice here */
 
-	/* a batch that finishes within the timeout is recorded at close */
+	/* a batch under way that finishes within the timeout is recorded at
+	 * close (one not yet begun would stay queued) */
 	queue1(&e, mk("a@example.edu.tr", "k9", MEDIUM_MAIL));
+	pthread_mutex_lock(&fake.mu);
+	int entered = fake.entered;
+	pthread_mutex_unlock(&fake.mu);
 	outbox_kick(e.ob, T0);
+	pthread_mutex_lock(&fake.mu);
+	while (fake.entered == entered)
+		pthread_cond_wait(&fake.cv, &fake.mu);
+	pthread_mutex_unlock(&fake.mu);
 	outbox_close(e.ob, 5000);
 	e.ob = NULL;
 	expect(&e, "k9", "sent", 1, NULL);
@@ -771,6 +798,48 @@ static void test_close_in_flight(void **state)
 	assert_int_equal(fake.sends, 7);
 	env_free(&e);
 	log_setlevel(LOG_LVL_INFO);
+}
+
+/* [outbox] global_concurrency: with 1, one batch at a time across both
+ * channels; with the default, both SMTP sessions and SMS together. */
+static void test_global_concurrency(void **state)
+{
+	(void)state;
+	static const struct { int cap; int want_max; } cases[] = { { 1, 1 }, { 16, 3 } };
+	for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
+		struct env e;
+		env_init(&e);
+		e.c.outbox.global_concurrency = cases[k].cap;
+		e.c.smtp.batch = 10;
+		e.c.sms.concurrency = 2;
+		env_close(&e);
+		env_open(&e);
+		fake_reset(NULL, 0);
+		struct txn *t = store_begin(e.st);
+		for (int i = 0; i < 60; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "g%d", i);
+			outbox_queue(e.ob, t, mk(i % 3 ? "a@example.edu.tr" : "+905321234567", key,
+						 i % 3 ? MEDIUM_MAIL : MEDIUM_SMS));
+		}
+		assert_int_equal(txn_commit(t, NULL), 0);
+		/* hold the batches until as many as allowed have begun */
+		pthread_mutex_lock(&fake.mu);
+		fake.block = true;
+		pthread_mutex_unlock(&fake.mu);
+		outbox_kick(e.ob, T0);
+		wait_blocked(cases[k].want_max);
+		usleep(20 * 1000);
+		pthread_mutex_lock(&fake.mu);
+		fake.block = false;
+		pthread_cond_broadcast(&fake.cv);
+		pthread_mutex_unlock(&fake.mu);
+		assert_int_equal(pump(&e, T0), 60);
+		if (fake.max_busy != cases[k].want_max)
+			fail_msg("cap %d: %d batches at once, want %d", cases[k].cap, fake.max_busy,
+				 cases[k].want_max);
+		env_free(&e);
+	}
 }
 
 /* Not a timed test: many notices through a few batches, each batch one
@@ -817,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_refused_recipients),
 		cmocka_unit_test(test_valid_state_drop),
 		cmocka_unit_test(test_close_in_flight),
+		cmocka_unit_test(test_global_concurrency),
 		cmocka_unit_test(test_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
