@@ -897,8 +897,14 @@ static void record(struct outbox *ob, struct txn *t, struct result *r, time_t no
 	}
 }
 
+/* What a collect learnt about each channel. */
+struct pace {
+	bool down[2], up[2];
+	int down_after[2];      /* the largest retry_after given with DOWN */
+};
+
 /* Phase two, after the commit: counters, the heap, the channel's pause. */
-static void settle(struct outbox *ob, struct result *r, bool down[2], bool up[2])
+static void settle(struct outbox *ob, struct result *r, struct pace *pc)
 {
 	idset_del(&ob->inflight, r->id);
 	if (r->requeue_at != 0)
@@ -916,25 +922,30 @@ static void settle(struct outbox *ob, struct result *r, bool down[2], bool up[2]
 		[DLV_DOWN] = offsetof(struct outbox_stats, down),
 	};
 	(*(uint64_t *)((char *)&ob->stats + counter[r->d.outcome]))++;
-	if (r->d.outcome == DLV_DOWN)
-		down[r->medium] = true;
-	else
-		up[r->medium] = true;
+	if (r->d.outcome != DLV_DOWN) {
+		pc->up[r->medium] = true;
+		return;
+	}
+	pc->down[r->medium] = true;
+	if (r->d.retry_after > pc->down_after[r->medium])
+		pc->down_after[r->medium] = r->d.retry_after;
 }
 
-/* A channel said DOWN: pause it with its own backoff; any other outcome
- * says it works again. */
-static void pace_lanes(struct outbox *ob, const bool down[2], const bool up[2], time_t now)
+/* A channel said DOWN: pause it with its own backoff (or longer, if it
+ * asked with a retry_after); any other outcome says it works again. */
+static void pace_lanes(struct outbox *ob, const struct pace *pc, time_t now)
 {
 	char when[32];
 	for (int m = 0; m < 2; m++) {
 		struct lane *l = &ob->lanes[m];
-		if (down[m]) {
+		if (pc->down[m]) {
 			l->paused_until = now + backoff(ob, ++l->down_count);
+			if (now + pc->down_after[m] > l->paused_until)
+				l->paused_until = now + pc->down_after[m];
 			log_warnx("outbox: %s channel down; paused until %s (%d in a row)",
 				  medium_name((enum medium)m),
 				  time_fmt_utc(l->paused_until, when, sizeof(when)), l->down_count);
-		} else if (up[m] && l->down_count > 0) {
+		} else if (pc->up[m] && l->down_count > 0) {
 			log_info("outbox: %s channel works again", medium_name((enum medium)m));
 			l->down_count = 0;
 			l->paused_until = 0;
@@ -992,16 +1003,16 @@ int outbox_collect(struct outbox *ob, time_t now, char **err)
 		ob->retry_at = now + 5;
 		return -1;
 	}
-	bool down[2] = { false, false }, up[2] = { false, false };
+	struct pace pc = { .down = { false, false } };
 	log_down_details(list);
 	while (list != NULL) {
 		struct result *next = list->next;
-		settle(ob, list, down, up);
+		settle(ob, list, &pc);
 		undo_forget(list);
 		result_free(list);
 		list = next;
 	}
-	pace_lanes(ob, down, up, now);
+	pace_lanes(ob, &pc, now);
 	outbox_kick(ob, now);
 	return n;
 }

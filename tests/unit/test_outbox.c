@@ -547,6 +547,25 @@ static void test_channel_down(void **state)
 	env_free(&e);
 }
 
+/* DOWN with a retry_after (a provider's 429): the pause lasts that long. */
+static void test_channel_down_retry_after(void **state)
+{
+	(void)state;
+	static const struct script s[] = {
+		{ "+905321234567", { DLV_DOWN, DLV_SENT }, 2, 900 },
+	};
+	struct env e;
+	env_init(&e);
+	fake_reset(s, ARRAY_LEN(s));
+	queue1(&e, mk("+905321234567", "s1", MEDIUM_SMS));
+	pump(&e, T0);
+	assert_int_equal(outbox_next_due(e.ob), T0 + 900);
+	assert_int_equal(pump(&e, T0 + 899), 0);
+	pump(&e, T0 + 900);
+	expect(&e, "s1", "sent", 1, NULL);
+	env_free(&e);
+}
+
 static void test_max_age(void **state)
 {
 	(void)state;
@@ -881,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_permfail_dead_and_requeue),
 		cmocka_unit_test(test_channel_down),
+		cmocka_unit_test(test_channel_down_retry_after),
 		cmocka_unit_test(test_max_age),
 		cmocka_unit_test(test_dedupe),
 		cmocka_unit_test(test_refused_recipients),
