@@ -57,6 +57,9 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 TEST_HELPERS := $(sort $(wildcard tests/unit/helpers/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+# Helper programs that integration tests drive, and benchmark programs.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c) $(wildcard bench/*.c))
+TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 
 BINS := $(BUILD)/eimzad $(BUILD)/eimzactl
 
@@ -88,11 +91,7 @@ $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libeimza.a $(TEST_HELPE
 	$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
 	    $(BUILD)/libeimza.a $(LDLIBS) -lcmocka
 
-# Small programs the integration tests drive (tests/tools/*.c).
-TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
-TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
-
-$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libeimza.a $(wildcard lib/*.h)
+$(TOOL_BIN): $(BUILD)/%: %.c $(BUILD)/libeimza.a $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeimza.a $(LDLIBS)
 

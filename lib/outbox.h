@@ -23,7 +23,29 @@
  * Before an attempt, a notice with valid_state whose application has moved
  * to another state is dropped (NS_DROPPED).
  *
- * Ownership: outbox_queue() takes ownership of the notice.
+ * Concurrency: [outbox] global_concurrency caps the transfers under way
+ * across channels: an SMTP worker counts 1, the SMS worker counts [sms]
+ * concurrency, a file worker 1; a batch starts only if it fits (or if
+ * nothing else is sending).
+ *
+ * In the store: "notices/<id>" (every notice, its history), "outq/<id>"
+ * (one small entry per unfinished notice: medium and next attempt, so a
+ * start reads only those), "outdead/<id>" (one per dead letter until it
+ * is re-queued). Memory holds 24 bytes per pending notice; a full notice
+ * only while in flight.
+ *
+ * Channels: the outbox opens its own instance of a channel for each
+ * worker slot (ops->open() on a struct channel with the given channel's
+ * ops, conf and medium; ops->close() at the end). The channels passed to
+ * outbox_open() serve as templates and are not used to send.
+ *
+ * Times: outbox_queue() keeps a notice's created, next_attempt and
+ * expires if the caller set them (non-zero), else uses time(NULL), created
+ * and created + max_age ("0" = never expires). Periods are counted in
+ * calendar time (1wd = 1 day).
+ *
+ * Ownership: outbox_queue() takes ownership of the notice. Transactions
+ * holding queued notices must end before outbox_close().
  */
 #ifndef EIMZA_OUTBOX_H
 #define EIMZA_OUTBOX_H
@@ -51,7 +73,11 @@ struct outbox_hooks {
  * are refused at queue time). The outbox does not own the channels. */
 int outbox_open(struct store *st, const struct config *c, struct channel *channels[2],
 		const struct outbox_hooks *hooks, struct outbox **out, char **err);
-/* Stop workers after their current batch (bounded by timeout_ms), then free. */
+/* Stop workers after their current batch (bounded by timeout_ms), record
+ * the outcomes of the batches that finished (one last collect: hooks are
+ * called), then free. A worker still sending at the deadline is left to
+ * finish on its own and free itself; its notices stay queued in the store
+ * and are attempted again at the next start (the at-least-once window). */
 void outbox_close(struct outbox *ob, int timeout_ms);
 
 enum queue_result { QUEUED, QUEUE_DUPLICATE, QUEUE_REFUSED };
@@ -69,11 +95,14 @@ enum queue_result outbox_queue(struct outbox *ob, struct txn *t, struct notice *
 void outbox_kick(struct outbox *ob, time_t now);
 /* Readable when workers have posted outcomes (an eventfd). */
 int outbox_fd(const struct outbox *ob);
-/* Record posted outcomes in one transaction and schedule retries; returns
- * the number recorded, or -1 with *err if the commit failed (the outcomes
- * are kept and recorded on the next call). */
+/* Record posted outcomes in one transaction and schedule retries, then
+ * kick; returns the number recorded, or -1 with *err if the commit failed
+ * (the outcomes are kept, recorded on a later call, and outbox_next_due()
+ * and outbox_kick() bring the owner back for them). */
 int outbox_collect(struct outbox *ob, time_t now, char **err);
-/* Earliest time something becomes due, or 0 if nothing is waiting. */
+/* Earliest time something becomes due, or 0 if nothing is waiting. A
+ * channel whose workers are all busy is left out: collecting their
+ * outcomes kicks again. */
 time_t outbox_next_due(const struct outbox *ob);
 /* Notices handed to workers and not yet collected. */
 size_t outbox_in_flight(const struct outbox *ob);
@@ -82,7 +111,8 @@ size_t outbox_in_flight(const struct outbox *ob);
 int outbox_requeue(struct outbox *ob, struct txn *t, const char *notice_id, time_t now, char **err);
 
 struct outbox_stats {
-	size_t queued, in_flight, dead;
+	size_t queued, in_flight, dead;         /* now (dead: not re-queued) */
+	/* since open: */
 	uint64_t sent, tempfail, permfail, down, dropped;
 };
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out);

@@ -16,7 +16,13 @@
  * Checkpoint (store_checkpoint(), automatically when the journal passes a
  * size, and at close): syncfs() once, then truncate the journal. Opening
  * the store replays complete transactions of the journal onto the files
- * (idempotent), ignores a torn tail, and reports a corrupt record.
+ * (idempotent), ignores a torn tail (logged with its offset), and reports
+ * a corrupt record. Damage policy (details in store_p.h): a damaged record
+ * followed by intact ones drops only the transaction it belongs to; later
+ * complete transactions are applied (each record holds a whole document),
+ * the offset is logged and a writer keeps the journal as
+ * journal.corrupt.<time>; a record of an unknown format version makes
+ * store_open() fail, leaving the journal untouched.
  * So: a commit costs one fdatasync whatever the number of documents, and
  * a crash at any point loses no committed transaction.
  *
@@ -28,8 +34,10 @@
  *
  * Locking: STORE_DAEMON and STORE_WRITER take the lock without waiting and
  * fail with STORE_EBUSY (reporting the holder's pid) if another process
- * holds it. STORE_READER takes no lock and never writes (it replays the
- * journal in memory so it sees committed state).
+ * holds it (a second open in the same process is refused too). The holder
+ * writes its pid into the lock file. STORE_READER takes no lock and never
+ * writes (it replays the journal in memory so it sees committed state: at
+ * least what was committed when it opened).
  *
  * Threads: a store is used from one thread at a time.
  *
@@ -62,13 +70,16 @@ bool store_id_valid(const char *id);
 /* The committed document, or NULL if absent. */
 json_object *store_get(struct store *s, const char *coll, const char *id);
 /* Calls cb for each document of the collection (order unspecified); a
- * non-zero return from cb stops and is returned. doc is borrowed. */
+ * non-zero return from cb stops and is returned. doc is borrowed. The
+ * folder is streamed (nothing is kept in memory); cb may commit, and a
+ * document added meanwhile may or may not be seen. */
 int store_foreach(struct store *s, const char *coll,
 		  int (*cb)(void *ctx, const char *id, json_object *doc), void *ctx);
-/* Number of documents in a collection. */
+/* Number of documents in a collection (reads the folder: O(n)). */
 size_t store_count(struct store *s, const char *coll);
 
-/* Has a Message-ID been recorded as handled? */
+/* Has a Message-ID been recorded as handled? Angle brackets and
+ * surrounding space are ignored; 64 bits of its SHA-256 are kept. */
 bool store_seen(struct store *s, const char *message_id);
 
 struct txn *store_begin(struct store *s);
@@ -77,7 +88,14 @@ void txn_del(struct txn *t, const char *coll, const char *id);
 void txn_mark_seen(struct txn *t, const char *message_id);
 /* Reads see the transaction's own writes: */
 json_object *txn_get(struct txn *t, const char *coll, const char *id);
+/* Whether the document exists, seen the same way, without parsing it. */
+bool txn_exists(struct txn *t, const char *coll, const char *id);
 bool txn_empty(const struct txn *t);
+/* Call fn(ctx, committed) once when the transaction ends: committed is
+ * true after txn_commit() made it durable and visible, false after
+ * txn_abort() or a failed commit. For work that may start only once a
+ * change is durable (the outbox hands queued notices to the channels). */
+void txn_on_done(struct txn *t, void (*fn)(void *ctx, bool committed), void *ctx);
 /* Durable on return 0 (one fdatasync); the txn is freed either way. */
 int txn_commit(struct txn *t, char **err);
 void txn_abort(struct txn *t);

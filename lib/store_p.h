@@ -1,0 +1,117 @@
+/*
+ * store_p.h: the state store's insides, shared by store.c (documents,
+ * transactions, checkpoints) and store_journal.c (the journal's record
+ * format and its replay). Not for other modules; tests and the crash tool
+ * use the hooks at the end.
+ *
+ * Journal record format (one JSON object per line, written plain):
+ *   {"v":1,"t":7,"op":"put","c":"apps","id":"X","doc":{...},"crc":"1a2b3c4d"}
+ *   {"v":1,"t":7,"op":"del","c":"apps","id":"X","crc":"..."}
+ *   {"v":1,"t":7,"op":"seen","h":"0123456789abcdef","crc":"..."}
+ *   {"v":1,"t":7,"op":"commit","n":3,"crc":"..."}
+ * "t" numbers the transaction, "n" counts its records before the commit
+ * marker, and "crc" is the CRC-32 (IEEE) of the line's bytes up to, not
+ * including, the ',"crc":' that ends it. A transaction is applied on
+ * replay only if its records are contiguous, all intact, and followed by
+ * its commit marker with the right count.
+ *
+ * Damage policy on replay:
+ * - a torn tail (an incomplete last line, bad records or a transaction
+ *   without its commit marker at the end) is what a crash during a commit
+ *   leaves: it is ignored with a warning naming its offset;
+ * - a damaged record followed by intact ones (corruption in the middle:
+ *   media error, editing) drops the transaction it belongs to, keeps the
+ *   later ones (each record replaces a whole document, so later documents
+ *   are right), logs the offset, and a writer saves the journal as
+ *   journal.corrupt.<time> before checkpointing;
+ * - an intact record of an unknown version stops the open: a newer
+ *   program wrote it, and dropping it would lose committed data.
+ */
+#ifndef EIMZA_STORE_P_H
+#define EIMZA_STORE_P_H
+
+#include "store.h"
+
+#define STORE_FORMAT_VERSION 1
+/* Checkpoint automatically once the journal is larger than this. */
+#define STORE_CHECKPOINT_BYTES (4u << 20)
+/* Documents larger than this are treated as damaged. */
+#define STORE_MAX_DOC (64u << 20)
+
+/* An open-addressed set of 64-bit hashes (0 marks an empty slot). */
+struct hashset {
+	uint64_t *slots;
+	size_t cap;     /* a power of two, or 0 */
+	size_t n;
+};
+bool hashset_has(const struct hashset *h, uint64_t v);
+bool hashset_add(struct hashset *h, uint64_t v);   /* true if it was new */
+void hashset_free(struct hashset *h);
+
+typedef void (*store_step_fn)(void *ctx, const char *step);
+
+struct store {
+	char *dir;
+	enum store_mode mode;
+	int dirfd;
+	int lock_fd;
+	int journal_fd;                 /* -1 for a reader without a journal */
+	size_t journal_bytes;
+	uint64_t next_txn;
+	/* "coll/id" -> document or NULL (deleted): for a reader, what the
+	 * journal holds; for a writer, committed changes whose document
+	 * file could not be written yet (retried at checkpoint). */
+	json_object *overlay;
+	json_object *touched;           /* "coll/id" written since the checkpoint */
+	json_object *colls;             /* collection folders known to exist */
+	struct hashset seen;
+	uint64_t *seen_new;             /* seen hashes not yet in the seen file */
+	size_t n_seen_new, cap_seen_new;
+	struct store_stats stats;
+	bool broken;                    /* a journal sync failed: refuse commits */
+	bool had_corruption;
+	size_t checkpoint_bytes;
+	store_step_fn step;
+	void *step_ctx;
+};
+
+/* The hash kept for a Message-ID (<> and surrounding space ignored). */
+uint64_t store_seen_hash(const char *message_id);
+
+/* CRC-32 (IEEE 802.3), as zlib's crc32(0, p, n). */
+uint32_t store_crc32(const void *p, size_t n);
+
+/* Encoding of journal records into b (store_journal.c). */
+void journal_add_put(struct buf *b, uint64_t t, const char *coll, const char *id,
+		     json_object *doc);
+void journal_add_del(struct buf *b, uint64_t t, const char *coll, const char *id);
+void journal_add_seen(struct buf *b, uint64_t t, uint64_t hash);
+void journal_add_commit(struct buf *b, uint64_t t, size_t nrecords);
+
+/* What a replay found. */
+struct replay_result {
+	size_t txns;            /* committed transactions applied */
+	size_t records;
+	uint64_t last_txn;
+	bool corrupt;           /* damage before intact records */
+	bool torn;              /* a damaged or incomplete tail */
+};
+/* Replay the journal bytes, calling store_apply_record() for each record
+ * of each complete transaction, in order. -1 with *err if a record has
+ * an unknown version or applying failed. */
+int journal_replay(struct store *s, const char *data, size_t len,
+		   struct replay_result *res, char **err);
+
+/* Apply one intact record of a committed transaction (store.c). */
+int store_apply_record(struct store *s, json_object *rec, char **err);
+
+/* Parse exactly one JSON object from p[0..len) (trailing space allowed). */
+json_object *store_parse_object(const char *p, size_t len);
+
+/* Test hooks: step(ctx, name) is called at each persistence step
+ * ("journal_written", "journal_synced", "applied", "checkpoint_synced",
+ * "checkpoint_truncated"), so a test can stop the process there. */
+void store_set_step_hook(struct store *s, store_step_fn fn, void *ctx);
+void store_set_checkpoint_bytes(struct store *s, size_t n);
+
+#endif
