@@ -32,7 +32,10 @@ struct sms_info {
  *   SMS_ENC_GSM7_TR  GSM 03.38 7-bit with the Turkish national single
  *                    shift table (ş ğ ı İ Ş Ğ ç as 2 septets each, as
  *                    escapes), else UCS-2 if a character is outside it;
- *                    single-shift costs 3 septets of UDH per part.
+ *                    the single shift's UDH element (3 octets) is only
+ *                    sent, and paid for, when a Turkish-only letter
+ *                    needs it (otherwise plain GSM: info->encoding says
+ *                    SMS_ENC_GSM7).
  *   SMS_ENC_GSM7     plain GSM 7-bit (default alphabet + extension table),
  *                    else UCS-2.
  *   SMS_ENC_UCS2     always UCS-2 (70 per single part, 67 per part).
@@ -40,8 +43,9 @@ struct sms_info {
  *                    ı->i ...) and other non-GSM characters to '?' first;
  *                    out_text receives the transliterated text.
  * GSM 7-bit: 160 per single part, 153 per part of a concatenated message
- * (150 with the Turkish single shift's UDH in concatenated parts, 155 in
- * a single part).
+ * (149 with the Turkish single shift's UDH in concatenated parts, 155 in
+ * a single part; sms_encode.c shows the arithmetic). An escaped character
+ * or a surrogate pair is never split across parts.
  * out_text (may be NULL) receives the text that will actually be sent.
  */
 void sms_measure(const char *text, enum sms_encoding enc, struct sms_info *info, char **out_text);
