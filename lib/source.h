@@ -28,8 +28,22 @@
  * host name) is a refused connection with the reason in *err, never a
  * downgrade.
  *
+ * Too large. A message whose size exceeds [source] max_message_size is
+ * still returned, in its place in UID order, but with data NULL, len 0 and
+ * `oversize` set (`size` says how big it is); its body is never fetched.
+ * The caller records it as unreadable and marks it like any other, so it
+ * does not come back. (A message the server cannot deliver at all, e.g.
+ * expunged between the listing and the body fetch, is simply not returned.)
+ *
+ * Batches. fetch() costs at most two round trips for a batch (a listing of
+ * UIDs and sizes, then one UID FETCH of the bodies as a UID set); the
+ * listing is kept and reused by later calls on the same connection until
+ * it is used up. mark_many() marks a whole set in one command (IMAP: one
+ * UID STORE, or one UID MOVE); mark() is mark_many() for one message.
+ *
  * Ownership: fetched messages (struct raw_msg array and their data) are
- * owned by the caller and freed with raw_msgs_free().
+ * owned by the caller and freed with raw_msgs_free(). The pointers passed
+ * to mark() / mark_many() are only read during the call.
  */
 #ifndef EIMZA_SOURCE_H
 #define EIMZA_SOURCE_H
@@ -42,6 +56,8 @@ struct raw_msg {
 	size_t len;
 	time_t arrival;          /* INTERNALDATE / file mtime; 0 if unknown */
 	char *key;               /* maildir: file name; imap: NULL */
+	size_t size;             /* RFC822.SIZE / file size, in bytes */
+	bool oversize;           /* size > max_message_size: data NULL, len 0 */
 };
 void raw_msgs_free(struct raw_msg *v, size_t n);
 
@@ -60,6 +76,9 @@ struct source_ops {
 	int (*fetch)(struct source *s, uint32_t after, size_t max,
 		     struct raw_msg **out, size_t *n, char **err);
 	int (*mark)(struct source *s, const struct raw_msg *m, enum src_mark how, char **err);
+	/* The same for n messages at once (one command on IMAP). */
+	int (*mark_many)(struct source *s, const struct raw_msg *const *v, size_t n,
+			 enum src_mark how, char **err);
 	int (*wait_start)(struct source *s, int *fd, char **err);
 	int (*wait_done)(struct source *s, bool *maybe_new, char **err);
 	void (*disconnect)(struct source *s);
