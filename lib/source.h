@@ -41,6 +41,10 @@
  * it is used up. mark_many() marks a whole set in one command (IMAP: one
  * UID STORE, or one UID MOVE); mark() is mark_many() for one message.
  *
+ * SIGPIPE: libetpan writes to its sockets (and GnuTLS to its) without
+ * MSG_NOSIGNAL, so a program using the IMAP source must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN)); a dead server is then an EPIPE and -1 here.
+ *
  * Ownership: fetched messages (struct raw_msg array and their data) are
  * owned by the caller and freed with raw_msgs_free(). The pointers passed
  * to mark() / mark_many() are only read during the call.

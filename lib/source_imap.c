@@ -17,6 +17,16 @@
  * `n:*` always includes the mailbox's last message even when its UID is
  * below n: listing entries at or below `after` are dropped.
  *
+ * The fast path, for mail announced during IDLE: once a listing or fetch
+ * has seen the mailbox's last message (last_uid, with base_exists messages
+ * then), an EXISTS count above base_exists means k new messages. When the
+ * listing is used up and 1 <= k <= max, one command does it all:
+ * UID FETCH <after+1>:* (UID RFC822.SIZE INTERNALDATE BODY.PEEK[]). Being by
+ * UID it cannot miss a message whatever k says; k only bounds the batch. If
+ * k was wrong (an EXPUNGE we did not see) and more than max come back, the
+ * extra are kept as a listing and their bodies fetched again next time.
+ * Bodies over max_message_size are not kept (the handler stops copying).
+ *
  * Parsing. libetpan would build a tree of every FETCH response of a
  * command and copy each literal twice; instead a message-attribute handler
  * takes each response as it is parsed (and libetpan frees it at once), and
@@ -57,6 +67,7 @@ struct fetch_ctx {
 	size_t n, cap;
 	struct buf body;         /* the literal of the response being parsed */
 	bool body_cut;           /* it went over limit */
+	uint32_t max_uid;        /* highest UID in any response, kept or not */
 };
 
 struct imap_src {
@@ -70,6 +81,12 @@ struct imap_src {
 	struct listed *list;     /* listing; [list_pos, list_n) not handed out */
 	size_t list_n, list_pos;
 	uint32_t list_after;     /* the listing covers UIDs > list_after */
+	/* What the fast path needs (see "Fetching"): at the last listing or
+	 * fetch, every one of the mailbox's base_exists messages had a UID at
+	 * or below last_uid. EXISTS later above base_exists means new mail. */
+	bool base_known;
+	uint32_t base_exists;
+	uint32_t last_uid;
 };
 
 static struct imap_src *ip(struct source *s)
@@ -275,6 +292,7 @@ static int imap_select(struct source *s, char **err)
 	s->uidvalidity = p->imap->imap_selection_info->sel_uidvalidity;
 	s->uidnext = p->imap->imap_selection_info->sel_uidnext;
 	list_reset(p);
+	p->base_known = false;
 	return 0;
 }
 
@@ -393,11 +411,21 @@ static void on_msg_att(struct mailimap_msg_att *att, void *ctx)
 		return;          /* a flag update during STORE or IDLE */
 	struct raw_msg r = { 0 };
 	att_items(att, &r);
+	if (r.uid > fc->max_uid)
+		fc->max_uid = r.uid;
 	if (r.uid > fc->after) {
 		if (fc->want_body && !fc->body_cut) {
+			/* The buffer grew by doubling: give the slack back, or a
+			 * batch would hold up to twice its bytes. */
 			r.len = fc->body.len;
-			r.data = buf_steal(&fc->body);
+			r.data = xrealloc(buf_steal(&fc->body), r.len + 1);
 		} else if (fc->want_body) {
+			r.oversize = true;
+		}
+		if (r.size > fc->limit && r.data != NULL) {
+			free(r.data);          /* over the limit by its size: same rule */
+			r.data = NULL;
+			r.len = 0;
 			r.oversize = true;
 		}
 		if (fc->n == fc->cap) {
@@ -410,31 +438,54 @@ static void on_msg_att(struct mailimap_msg_att *att, void *ctx)
 	fc->body_cut = false;
 }
 
-static struct mailimap_fetch_type *fetch_items(bool body)
+enum fetch_what {
+	FETCH_META = 1,          /* RFC822.SIZE INTERNALDATE */
+	FETCH_BODY = 2,          /* BODY.PEEK[] */
+};
+
+static struct mailimap_fetch_type *fetch_items(int what)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
-	if (body) {
-		mailimap_fetch_type_new_fetch_att_list_add(ft,
-			mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
-	} else {
+	if (what & FETCH_META) {
 		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
 		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
 	}
+	if (what & FETCH_BODY)
+		mailimap_fetch_type_new_fetch_att_list_add(ft,
+			mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
 	return ft;
 }
 
+/* Keep base_exists in step with EXPUNGEs seen in the last response (each
+ * took one message out of the count; assume an old one). */
+static void note_expunges(struct imap_src *p)
+{
+	struct mailimap_response_info *ri = p->imap ? p->imap->imap_response_info : NULL;
+	if (ri == NULL || ri->rsp_expunged == NULL)
+		return;
+	uint32_t x = (uint32_t)clist_count(ri->rsp_expunged);
+	p->base_exists = p->base_exists > x ? p->base_exists - x : 0;
+}
+
+static uint32_t new_count(struct imap_src *p)
+{
+	uint32_t e = p->imap->imap_selection_info->sel_exists;
+	return p->base_known && e > p->base_exists ? e - p->base_exists : 0;
+}
+
 /* One UID FETCH through the handlers; fc collects. */
-static int run_fetch(struct source *s, struct mailimap_set *set, bool body,
+static int run_fetch(struct source *s, struct mailimap_set *set, int what,
 		     struct fetch_ctx *fc, char **err)
 {
 	struct imap_src *p = ip(s);
-	struct mailimap_fetch_type *ft = fetch_items(body);
+	struct mailimap_fetch_type *ft = fetch_items(what);
 	clist *rest = NULL;
-	fc->want_body = body;
+	fc->want_body = (what & FETCH_BODY) != 0;
 	p->fc = fc;
 	int r = mailimap_uid_fetch(p->imap, set, ft, &rest);
 	p->fc = NULL;
+	note_expunges(p);
 	buf_free(&fc->body);
 	mailimap_fetch_type_free(ft);
 	if (rest != NULL)
@@ -452,25 +503,39 @@ static int cmp_raw_uid(const void *a, const void *b)
 
 /* ---- fetch ----------------------------------------------------------- */
 
+/* v[0..n), sorted, becomes the listing of what is above `after`. */
+static void keep_as_list(struct imap_src *p, uint32_t after, const struct raw_msg *v, size_t n)
+{
+	list_reset(p);
+	p->list = xcalloc(n ? n : 1, sizeof(*p->list));
+	for (size_t i = 0; i < n; i++) {
+		p->list[i].uid = v[i].uid;
+		p->list[i].size = (uint32_t)v[i].size;
+		p->list[i].arrival = v[i].arrival;
+	}
+	p->list_n = n;
+	p->list_after = after;
+}
+
+/* The server just showed us its last message: UID last, EXISTS now. */
+static void set_base(struct imap_src *p, uint32_t last)
+{
+	p->base_known = true;
+	p->base_exists = p->imap->imap_selection_info->sel_exists;
+	p->last_uid = last;
+}
+
 /* List UIDs > after with their sizes and dates into p->list. */
 static int list_from(struct source *s, uint32_t after, char **err)
 {
 	struct imap_src *p = ip(s);
 	struct fetch_ctx fc = { .after = after };
 	struct mailimap_set *set = mailimap_set_new_interval(after + 1, 0);
-	int rc = run_fetch(s, set, false, &fc, err);
+	int rc = run_fetch(s, set, FETCH_META, &fc, err);
 	mailimap_set_free(set);
-	list_reset(p);
 	if (rc == 0) {
-		qsort(fc.v, fc.n, sizeof(*fc.v), cmp_raw_uid);
-		p->list = xcalloc(fc.n ? fc.n : 1, sizeof(*p->list));
-		for (size_t i = 0; i < fc.n; i++) {
-			p->list[i].uid = fc.v[i].uid;
-			p->list[i].size = (uint32_t)fc.v[i].size;
-			p->list[i].arrival = fc.v[i].arrival;
-		}
-		p->list_n = fc.n;
-		p->list_after = after;
+		keep_as_list(p, after, fc.v, fc.n);
+		set_base(p, fc.max_uid > after ? fc.max_uid : after);
 	}
 	raw_msgs_free(fc.v, fc.n);
 	return rc;
@@ -537,6 +602,47 @@ static size_t merge_bodies(struct raw_msg *v, size_t n, struct fetch_ctx *fc)
 	return k;
 }
 
+static bool fast_path_ok(struct imap_src *p, uint32_t after, size_t max)
+{
+	uint32_t k = new_count(p);
+	if (p->list != NULL && after < p->list_after)
+		return false;
+	while (p->list_pos < p->list_n && p->list[p->list_pos].uid <= after)
+		p->list_pos++;
+	return p->list_pos == p->list_n && after >= p->last_uid && k >= 1 && k <= max;
+}
+
+/* The fast path: everything above `after` in one UID FETCH. */
+static int fetch_new(struct source *s, uint32_t after, size_t max,
+		     struct raw_msg **out, size_t *n, char **err)
+{
+	struct imap_src *p = ip(s);
+	struct fetch_ctx fc = { .after = after, .limit = s->conf->imap.max_message_size };
+	struct mailimap_set *set = mailimap_set_new_interval(after + 1, 0);
+	int rc = run_fetch(s, set, FETCH_META | FETCH_BODY, &fc, err);
+	mailimap_set_free(set);
+	if (rc < 0) {
+		raw_msgs_free(fc.v, fc.n);
+		return -1;
+	}
+	qsort(fc.v, fc.n, sizeof(*fc.v), cmp_raw_uid);
+	set_base(p, fc.max_uid > after ? fc.max_uid : after);
+	list_reset(p);
+	if (fc.n > max) {            /* more than announced: keep the rest listed */
+		keep_as_list(p, after, fc.v + max, fc.n - max);
+		for (size_t i = max; i < fc.n; i++)
+			free(fc.v[i].data);
+		fc.n = max;
+	}
+	for (size_t i = 0; i < fc.n; i++)
+		if (fc.v[i].oversize)
+			log_warnx("imap: UID %u: %zu bytes, over max_message_size: not kept",
+				  fc.v[i].uid, fc.v[i].size);
+	*out = fc.v;
+	*n = fc.n;
+	return 0;
+}
+
 static int imap_fetch(struct source *s, uint32_t after, size_t max,
 		      struct raw_msg **out, size_t *n, char **err)
 {
@@ -545,8 +651,12 @@ static int imap_fetch(struct source *s, uint32_t after, size_t max,
 	*n = 0;
 	if (p->imap == NULL || p->idling)
 		return seterr(err, "imap: fetch: %s", p->imap ? "still in IDLE" : "not connected");
-	if (max == 0 || list_ensure(s, after, err) < 0)
-		return max == 0 ? 0 : -1;
+	if (max == 0)
+		return 0;
+	if (fast_path_ok(p, after, max))
+		return fetch_new(s, after, max, out, n, err);
+	if (list_ensure(s, after, err) < 0)
+		return -1;
 	size_t take = p->list_n - p->list_pos;
 	if (take > max)
 		take = max;
@@ -562,7 +672,7 @@ static int imap_fetch(struct source *s, uint32_t after, size_t max,
 	p->list_pos += take;
 	struct fetch_ctx fc = { .after = after, .limit = limit };
 	struct mailimap_set *set = uid_set(v, take);
-	int rc = clist_count(set->set_list) ? run_fetch(s, set, true, &fc, err) : 0;
+	int rc = clist_count(set->set_list) ? run_fetch(s, set, FETCH_BODY, &fc, err) : 0;
 	mailimap_set_free(set);
 	if (rc == 0)
 		take = merge_bodies(v, take, &fc);
@@ -593,6 +703,7 @@ static int add_flag(struct source *s, struct mailimap_set *set, struct mailimap_
 	mailimap_flag_list_add(fl, f);
 	struct mailimap_store_att_flags *sf = mailimap_store_att_flags_new_add_flags_silent(fl);
 	int r = mailimap_uid_store(ip(s)->imap, set, sf);
+	note_expunges(ip(s));
 	mailimap_store_att_flags_free(sf);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_err(s, err, "UID STORE", r);
@@ -614,6 +725,7 @@ static int copy_delete(struct source *s, struct mailimap_set *set, const char *t
 		return 0;
 	}
 	r = mailimap_uid_expunge(p->imap, set);
+	note_expunges(p);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_err(s, err, "UID EXPUNGE", r);
 	return 0;
@@ -625,6 +737,7 @@ static int move_to(struct source *s, struct mailimap_set *set, const char *to, c
 	if (!p->has_move)
 		return copy_delete(s, set, to, err);
 	int r = mailimap_uid_move(p->imap, set, to);
+	note_expunges(p);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_err(s, err, "UID MOVE", r);
 	return 0;
@@ -695,6 +808,14 @@ static int imap_wait_start(struct source *s, int *fd, char **err)
 		return seterr(err, "imap: wait: not connected");
 	if (!s->conf->imap.idle || !p->has_idle || p->idling)
 		return 0;
+	if (new_count(p) > 0) {
+		/* An EXISTS came with an earlier response (say, a STORE's):
+		 * IDLE would not announce it again. Wake the caller now. */
+		if (wake_fd(p, err) < 0)
+			return -1;
+		*fd = p->wake_fd;
+		return 0;
+	}
 	int r = mailimap_idle(p->imap);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_err(s, err, "IDLE", r);
@@ -712,22 +833,23 @@ static int imap_wait_start(struct source *s, int *fd, char **err)
 static int imap_wait_done(struct source *s, bool *maybe_new, char **err)
 {
 	struct imap_src *p = ip(s);
-	*maybe_new = true;       /* polling: always look */
+	*maybe_new = true;       /* polling, or mail announced earlier: look */
 	if (p->imap == NULL)
 		return seterr(err, "imap: wait: not connected");
-	if (!p->idling)
-		return 0;
 	if (p->wake_fd >= 0) {
 		uint64_t v;
 		if (read(p->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			log_warn("imap: eventfd");
 	}
+	if (!p->idling)
+		return 0;
 	p->idling = false;
 	int r = mailimap_idle_done(p->imap);
+	note_expunges(p);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_err(s, err, "IDLE DONE", r);
 	struct mailimap_selection_info *si = p->imap->imap_selection_info;
-	*maybe_new = si->sel_has_exists || si->sel_has_recent;
+	*maybe_new = si->sel_has_exists || si->sel_has_recent || new_count(p) > 0;
 	return 0;
 }
 

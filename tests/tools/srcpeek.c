@@ -17,6 +17,9 @@
  * the messages: ours_us is the wall time from the fd turning readable to
  * the messages being in memory, cpu_us this process's CPU time for it.
  * -W: -w, but on a timeout print {"timeout":true} instead of failing.
+ * -k SECONDS: when the wait fails (server gone), print the error, then
+ * disconnect and try to connect again every 100 ms for up to SECONDS; once
+ * back, print {"reconnected":true,"uidvalidity":..} and fetch again.
  *
  * Errors: {"error":"..."} on stdout, exit 1.
  */
@@ -27,6 +30,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +44,7 @@ struct opts {
 	int mark;                /* -1 none */
 	int wait_secs;
 	bool wait_soft;
+	int reconnect_secs;
 };
 
 static void emit(json_object *o)
@@ -168,6 +173,28 @@ static int wait_once(struct source *s, struct opts *o)
 	return 0;
 }
 
+/* The caller's side of "-1 means reconnect": disconnect, then retry. */
+static int reconnect(struct source *s, struct opts *o)
+{
+	int64_t end = mono_ms() + (int64_t)o->reconnect_secs * 1000;
+	char *err = NULL;
+	s->ops->disconnect(s);
+	while (s->ops->connect(s, &err) < 0) {
+		if (mono_ms() > end)
+			return fail("reconnect", err);
+		free(err);
+		err = NULL;
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "reconnected", json_object_new_boolean(true));
+	json_object_object_add(j, "uidvalidity", json_object_new_int64(s->uidvalidity));
+	emit(j);
+	size_t printed = 0;
+	return drain(s, o, &printed);
+}
+
 static int load_conf(const char *path, struct config *c)
 {
 	struct conf_errors e = { 0 };
@@ -185,7 +212,7 @@ static int load_conf(const char *path, struct config *c)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	int ch;
-	while ((ch = getopt(argc, argv, "c:a:b:n:m:w:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:a:b:n:m:w:W:k:")) != -1) {
 		switch (ch) {
 		case 'c': o->conf = optarg; break;
 		case 'a': o->after = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -194,6 +221,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'm': o->mark = strcmp(optarg, "other") == 0 ? MARK_OTHER : MARK_HANDLED; break;
 		case 'w': o->wait_secs = atoi(optarg); break;
 		case 'W': o->wait_secs = atoi(optarg); o->wait_soft = true; break;
+		case 'k': o->reconnect_secs = atoi(optarg); break;
 		default: return -1;
 		}
 	}
@@ -206,10 +234,11 @@ int main(int argc, char **argv)
 	struct config c;
 	if (parse_args(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: srcpeek -c conf [-a after] [-b batch] [-n max] "
-			"[-m handled|other] [-w|-W secs]\n");
+			"[-m handled|other] [-w|-W secs] [-k secs]\n");
 		return 2;
 	}
 	log_init("srcpeek", getenv("SRCPEEK_DEBUG") != NULL);
+	signal(SIGPIPE, SIG_IGN);   /* as source.h asks of every program */
 	if (load_conf(o.conf, &c))
 		return 1;
 	if (o.batch == 0)
@@ -229,6 +258,8 @@ int main(int argc, char **argv)
 	rc = drain(s, &o, &printed);
 	if (rc == 0 && o.wait_secs > 0)
 		rc = wait_once(s, &o);
+	if (rc != 0 && o.reconnect_secs > 0)
+		rc = reconnect(s, &o);
 out:
 	s->ops->destroy(s);
 	config_free(&c);
