@@ -534,6 +534,8 @@ static int list_from(struct source *s, uint32_t after, char **err)
 	int rc = run_fetch(s, set, FETCH_META, &fc, err);
 	mailimap_set_free(set);
 	if (rc == 0) {
+		if (fc.n > 1)    /* servers answer in sequence order, i.e. by UID; make sure */
+			qsort(fc.v, fc.n, sizeof(*fc.v), cmp_raw_uid);
 		keep_as_list(p, after, fc.v, fc.n);
 		set_base(p, fc.max_uid > after ? fc.max_uid : after);
 	}
@@ -625,7 +627,8 @@ static int fetch_new(struct source *s, uint32_t after, size_t max,
 		raw_msgs_free(fc.v, fc.n);
 		return -1;
 	}
-	qsort(fc.v, fc.n, sizeof(*fc.v), cmp_raw_uid);
+	if (fc.n > 1)
+		qsort(fc.v, fc.n, sizeof(*fc.v), cmp_raw_uid);
 	set_base(p, fc.max_uid > after ? fc.max_uid : after);
 	list_reset(p);
 	if (fc.n > max) {            /* more than announced: keep the rest listed */

@@ -154,7 +154,8 @@ static int list_new(const char *dir, struct md_entry **out, size_t *n, char **er
 		v[len++].uid = 0;
 	}
 	closedir(d);
-	qsort(v, len, sizeof(*v), cmp_name);
+	if (len > 1)
+		qsort(v, len, sizeof(*v), cmp_name);
 	*out = v;
 	*n = len;
 	return 0;
@@ -219,7 +220,8 @@ static size_t pick(struct maildir_src *m, struct md_entry *v, size_t n, uint32_t
 		v[i].uid = uid;
 		v[k++] = v[i];
 	}
-	qsort(v, k, sizeof(*v), cmp_uid);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_uid);
 	return k;
 }
 
