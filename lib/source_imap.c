@@ -78,6 +78,7 @@ struct imap_src {
 	int wake_fd;             /* eventfd, see "Waiting" above */
 	bool has_idle, has_move, has_uidplus;
 	struct fetch_ctx *fc;    /* the FETCH in progress, if any */
+	char *folder, *other;    /* [source] folder / other_folder in mUTF-7 */
 	struct listed *list;     /* listing; [list_pos, list_n) not handed out */
 	size_t list_n, list_pos;
 	uint32_t list_after;     /* the listing covers UIDs > list_after */
@@ -132,6 +133,107 @@ static int imap_err(struct source *s, char **err, const char *what, int r)
 	if (!str_empty(text) && r != MAILIMAP_ERROR_STREAM)
 		return seterr(err, "imap: %s: %s: %s", what, why, text);
 	return seterr(err, "imap: %s: %s", what, why);
+}
+
+/* ---- folder names ---------------------------------------------------- */
+
+/* The next code point of UTF-8 s at *i, or -1 if the bytes are not UTF-8. */
+static long utf8_next(const unsigned char *s, size_t *i)
+{
+	static const long least[] = { 0, 0x80, 0x800, 0x10000 };
+	unsigned int c = s[*i];
+	int n;
+	long cp;
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	}
+	if ((c & 0xE0) == 0xC0)
+		n = 1, cp = c & 0x1F;
+	else if ((c & 0xF0) == 0xE0)
+		n = 2, cp = c & 0x0F;
+	else if ((c & 0xF8) == 0xF0)
+		n = 3, cp = c & 0x07;
+	else
+		return -1;
+	for (int k = 1; k <= n; k++) {
+		unsigned int d = s[*i + k];      /* stops at the NUL: not 10xxxxxx */
+		if ((d & 0xC0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (d & 0x3F);
+	}
+	*i += (size_t)n + 1;
+	if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	return cp;
+}
+
+/* Modified base64: ',' where base64 has '/'. */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+/* One UTF-16 unit into the base64 run; whole sextets are written out. */
+static void mutf7_unit(struct buf *b, uint32_t *bits, int *nbits, uint32_t unit)
+{
+	*bits = (*bits << 16) | unit;
+	*nbits += 16;
+	while (*nbits >= 6) {
+		*nbits -= 6;
+		buf_addc(b, b64[(*bits >> *nbits) & 0x3F]);
+	}
+	*bits &= (1u << *nbits) - 1;
+}
+
+/* A UTF-8 folder name ("Diğer") as IMAP's modified UTF-7 ("Di&AR8-er",
+ * RFC 3501 5.1.3), which servers expect; NULL if it is not UTF-8. */
+static char *mutf7(const char *utf8)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	struct buf out = BUF_INIT;
+	size_t i = 0;
+	while (s[i] != '\0') {
+		if (s[i] >= 0x20 && s[i] <= 0x7e) {
+			if (s[i] == '&')
+				buf_adds(&out, "&-");
+			else
+				buf_addc(&out, (char)s[i]);
+			i++;
+			continue;
+		}
+		uint32_t bits = 0;
+		int nbits = 0;
+		buf_addc(&out, '&');
+		while (s[i] != '\0' && !(s[i] >= 0x20 && s[i] <= 0x7e)) {
+			long cp = utf8_next(s, &i);
+			if (cp < 0) {
+				buf_free(&out);
+				return NULL;
+			}
+			if (cp >= 0x10000) {
+				cp -= 0x10000;
+				mutf7_unit(&out, &bits, &nbits, 0xD800 | (uint32_t)(cp >> 10));
+				mutf7_unit(&out, &bits, &nbits, 0xDC00 | (uint32_t)(cp & 0x3FF));
+			} else {
+				mutf7_unit(&out, &bits, &nbits, (uint32_t)cp);
+			}
+		}
+		if (nbits > 0)
+			buf_addc(&out, b64[(bits << (6 - nbits)) & 0x3F]);
+		buf_addc(&out, '-');
+	}
+	return buf_steal(&out);
+}
+
+static int folder_names(struct source *s, char **err)
+{
+	struct imap_src *p = ip(s);
+	const struct conf_imap *c = &s->conf->imap;
+	free(p->folder);
+	free(p->other);
+	p->folder = mutf7(str_empty(c->folder) ? "INBOX" : c->folder);
+	p->other = str_empty(c->other_folder) ? NULL : mutf7(c->other_folder);
+	if (p->folder == NULL || (p->other == NULL && !str_empty(c->other_folder)))
+		return seterr(err, "imap: [source] folder / other_folder is not valid UTF-8");
+	return 0;
 }
 
 /* ---- connecting ------------------------------------------------------ */
@@ -282,7 +384,7 @@ static void list_reset(struct imap_src *p)
 static int imap_select(struct source *s, char **err)
 {
 	struct imap_src *p = ip(s);
-	int r = mailimap_select(p->imap, s->conf->imap.folder);
+	int r = mailimap_select(p->imap, p->folder);
 	if (r != MAILIMAP_NO_ERROR) {
 		char *what = xasprintf("SELECT %s", s->conf->imap.folder);
 		imap_err(s, err, what, r);
@@ -316,6 +418,8 @@ static int imap_connect(struct source *s, char **err)
 	imap_disconnect(s);
 	if (str_empty(c->host))
 		return seterr(err, "imap: [source] host is not set");
+	if (folder_names(s, err) < 0)
+		return -1;
 	if (c->tls == TLS_NONE && !(c->allow_plain_loopback && host_is_loopback(c->host)))
 		return seterr(err, "imap: tls = none refused for %s: plain IMAP is only allowed "
 			      "to a loopback address with allow_plain_loopback = yes", c->host);
@@ -691,11 +795,29 @@ static int imap_fetch(struct source *s, uint32_t after, size_t max,
 
 /* ---- marking --------------------------------------------------------- */
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The messages' UIDs as a compact set ("3:7,9"). */
 static struct mailimap_set *set_of(const struct raw_msg *const *v, size_t n)
 {
-	struct mailimap_set *set = mailimap_set_new_empty();
+	uint32_t *u = xcalloc(n, sizeof(*u));
 	for (size_t i = 0; i < n; i++)
-		mailimap_set_add_single(set, v[i]->uid);
+		u[i] = v[i]->uid;
+	if (n > 1)
+		qsort(u, n, sizeof(*u), cmp_u32);
+	struct mailimap_set *set = mailimap_set_new_empty();
+	for (size_t i = 0; i < n; ) {
+		size_t j = i;
+		while (j + 1 < n && u[j + 1] <= u[j] + 1)
+			j++;
+		mailimap_set_add_interval(set, u[i], u[j]);
+		i = j + 1;
+	}
+	free(u);
 	return set;
 }
 
@@ -749,14 +871,14 @@ static int move_to(struct source *s, struct mailimap_set *set, const char *to, c
 static int move_other(struct source *s, struct mailimap_set *set, char **err)
 {
 	struct imap_src *p = ip(s);
-	const char *to = s->conf->imap.other_folder;
+	const char *to = p->other;
 	if (move_to(s, set, to, err) == 0)
 		return 0;
 	/* The folder may not exist yet: create it (an error here, e.g. it
 	 * exists after all, is left to the retry to report) and try once more. */
 	if (p->imap->imap_state != MAILIMAP_STATE_SELECTED)
 		return -1;
-	log_info("imap: creating folder %s", to);
+	log_info("imap: creating folder %s", s->conf->imap.other_folder);
 	mailimap_create(p->imap, to);
 	free(*err);
 	*err = NULL;
@@ -866,6 +988,8 @@ static void imap_destroy(struct source *s)
 			mailimap_logout(p->imap);
 		imap_disconnect(s);
 		tls_trust_free(p->trust);
+		free(p->folder);
+		free(p->other);
 		if (p->wake_fd >= 0)
 			close(p->wake_fd);
 		free(p);

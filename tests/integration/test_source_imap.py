@@ -192,10 +192,7 @@ def password_file_readable_by_others_refused(ctx):
 
 @test
 def fetch_in_ranges(ctx):
-    m = ctx.dv.client('bulk')
-    for i in range(1000):
-        m.append('INBOX', None, None, msg(i).replace('\n', '\r\n').encode())
-    m.logout()
+    ctx.dv.populate('bulk', [msg(i) for i in range(1000)])   # straight into the Maildir
     want = ctx.dv.uids('bulk')
     eq(len(want), 1000, 'appended')
     conf = write_conf(ctx, 'bulk', ctx.dv, user='bulk')
@@ -283,28 +280,30 @@ def mark_handled_sets_seen(ctx):
     check('\\Seen' not in ctx.dv.flags('kamu', ctx.uids[2]), 'the next one is not')
 
 
-def check_move_other(ctx, server, name):
+def check_move_other(ctx, server, name, folder, imap_name):
     user = 'kamu'
     uids = [server.append(user, msg(200 + i, 'other %d' % i)) for i in range(3)]
     conf = write_conf(ctx, name, server, tls='none' if not server.ssl else 'tls',
-                      allow_plain_loopback='yes', other_folder='Diger')
+                      allow_plain_loopback='yes', other_folder=folder)
     rc, out, err = peek(conf, '-a', uids[0] - 1, '-m', 'other')
     eq(rc, 0, 'exit code (%s)' % error_of(out))
     left = server.uids(user)
     check(not set(uids) & set(left), 'moved out of INBOX: %r' % left)
-    moved = server.folder_messages(user, 'Diger')
+    moved = server.folder_messages(user, imap_name)
     subjects = [b'Subject: other %d' % i for i in range(3)]
-    check(all(any(s in raw for _, raw in moved) for s in subjects), 'all three in Diger')
+    check(all(any(s in raw for _, raw in moved) for s in subjects),
+          'all three in %s (created)' % imap_name)
 
 
 @test
 def mark_other_moves_to_other_folder(ctx):
-    check_move_other(ctx, ctx.dv, 'other')
+    # A Turkish folder name goes to the server in modified UTF-7.
+    check_move_other(ctx, ctx.dv, 'other', 'Diğer', 'Di&AR8-er')
 
 
 @test
 def mark_other_without_move_capability(ctx):
-    check_move_other(ctx, ctx.plain, 'other-nomove')
+    check_move_other(ctx, ctx.plain, 'other-nomove', 'Diger', 'Diger')
 
 
 @test
