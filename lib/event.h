@@ -88,7 +88,7 @@ struct event {
 	char *link;             /* https, allow-listed host */
 	char *access_code;      /* secret: never logged */
 	char *tracking_no;
-	time_t expiry;
+	time_t expiry;          /* the date found, at 00:00 UTC */
 	struct applicant applicant;          /* KAMUSM kinds: the addressee */
 	struct applicant *applicants;        /* request: the rows */
 	size_t napplicants;
@@ -121,7 +121,8 @@ void event_add_problem(struct event *ev, const char *fmt, ...) PRINTF_LIKE(2, 3)
 
 /* The documented `eimzactl explain --json` object (see README): kind,
  * trusted, trust_reason, rule, forwarded_by, original{from,to,date,subject},
- * fields{...}, problems[]. access_code is "******" unless show_secrets. */
+ * fields{...}, problems[]. access_code is "******" and an applicant's tc is
+ * masked like in logs ("10*******78") unless show_secrets. */
 json_object *event_to_json(const struct event *ev, bool show_secrets);
 
 #endif
