@@ -67,6 +67,24 @@ static bool from_kamusm(const struct config *c, const struct message *m)
 	return m->from.email && conf_addr_match(c->trust.kamusm_senders, m->from.email);
 }
 
+/* Our own notices (a copy, a Cc to the mailbox) must never act: that is
+ * how mail loops start. */
+static bool own_mail(const struct config *c, const struct message *m)
+{
+	const char *from = m->from.email;
+	const char *addrs[] = { c->smtp.from, c->smtp.reply_to };
+	for (size_t i = 0; from && i < ARRAY_LEN(addrs); i++) {
+		if (str_empty(addrs[i]))
+			continue;
+		const char *lt = strrchr(addrs[i], '<');
+		const char *s = lt ? lt + 1 : addrs[i];
+		size_t n = strcspn(s, "> \t");
+		if (n == strlen(from) && strncasecmp(s, from, n) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void set_rule(struct event *ev, enum msg_kind k, const struct rule *ru)
 {
 	ev->kind = k;
@@ -177,16 +195,45 @@ static const struct message *classify_rules(const struct classify_ctx *ctx,
 	return NULL;
 }
 
+/* A reply to one of our notices: it names our Message-ID or a tag. */
+static bool reply_to_us(const struct config *c, const struct message *m)
+{
+	const char *dom = c->smtp.message_id_domain;
+	const char *ids[64];
+	size_t n = 0;
+	if (m->in_reply_to)
+		ids[n++] = m->in_reply_to;
+	for (size_t i = 0; m->references && m->references[i] && n < ARRAY_LEN(ids); i++)
+		ids[n++] = m->references[i];
+	for (size_t i = 0; i < n && !str_empty(dom); i++) {
+		const char *at = strrchr(ids[i], '@');
+		if (at && strcasecmp(at + 1, dom) == 0)
+			return true;
+	}
+	char **tags = tags_find(c->general.tag_prefix, m->subject);
+	strv_free(tags);
+	return tags != NULL;
+}
+
+/* A non-officer's reply to a notice with a command: recognised (to be
+ * refused and answered) before the rules, which would otherwise read the
+ * notice's own words in the subject. */
+static bool other_command(const struct classify_ctx *ctx, const struct message *m,
+			  enum auto_level lvl, struct event *ev)
+{
+	if (lvl != AUTO_NONE || from_kamusm(ctx->conf, m) || !try_command(ctx, m, ev))
+		return false;
+	set_rule(ev, MK_COMMAND, NULL);
+	command_done(ctx, m, ev);
+	return true;
+}
+
 /* Nothing claimed it: a non-officer's command, automatic mail, or other. */
 static void classify_rest(const struct classify_ctx *ctx, const struct message *m,
 			  enum auto_level lvl, struct event *ev)
 {
-	if (lvl == AUTO_NONE && !from_kamusm(ctx->conf, m) && try_command(ctx, m, ev)) {
-		set_rule(ev, MK_COMMAND, NULL);
-		command_done(ctx, m, ev);
-		return;
-	}
-	set_rule(ev, lvl == AUTO_WEAK ? MK_AUTO_REPLY : MK_OTHER, NULL);
+	if (!other_command(ctx, m, lvl, ev))
+		set_rule(ev, lvl == AUTO_WEAK ? MK_AUTO_REPLY : MK_OTHER, NULL);
 }
 
 void classify(const struct classify_ctx *ctx, const struct message *m, struct event *ev)
@@ -200,7 +247,14 @@ void classify(const struct classify_ctx *ctx, const struct message *m, struct ev
 		event_add_problem(ev, "unreadable: %s", m->unreadable_reason ? m->unreadable_reason : "?");
 	} else {
 		enum auto_level lvl = autoreply_level(m);
-		if (!classify_builtin(ctx, m, lvl, ev)) {
+		if (classify_builtin(ctx, m, lvl, ev)) {
+			/* a bounce, an auto-reply or an officer's command */
+		} else if (own_mail(ctx->conf, m)) {
+			set_rule(ev, MK_OTHER, NULL);
+			event_add_problem(ev, "our own mail (smtp.from / smtp.reply_to): never acted on");
+		} else if (reply_to_us(ctx->conf, m) && other_command(ctx, m, lvl, ev)) {
+			/* a non-officer's command in reply to a notice */
+		} else {
 			level = classify_rules(ctx, m, ev);
 			if (level == NULL) {
 				level = m;

@@ -8,15 +8,22 @@
  *
  *   [rule kamusm_credentials]
  *   kind    = kamusm.credentials       # see enum msg_kind names
- *   from    = *@kamusm.gov.tr          # address patterns (list; any matches)
+ *   from    = *@kamusm.gov.tr          # address patterns (list; any matches;
+ *                                      # also $kamusm_senders, $institution_domains, $officers)
  *   subject = parola|erisim            # POSIX ERE on folded text (text.h)
  *   body    = basvuru.*(parola|sifre)  # ERE on the folded body
+ *   text    = ...                      # ERE on the subject or the body
  *   to      = ...                      # optional: a recipient pattern
  *   header  = X-Foo: bar               # optional: "Name: ERE" on the value
  *   link    = https://[^ ]+            # extraction ERE (match 1 or 0)
- *   code    = parola(si)?[: ]+([A-Za-z0-9]+)    # extraction, group 1
+ *   code    = parola(?:si)?[: ]+([A-Za-z0-9]+)  # extraction, group 1
  *   tracking = ...                     # extraction
  *   expiry  = ...                      # extraction (a date)
+ *
+ * (The comments above are illustration: the file takes none after a
+ * value.) A repeated condition key must hold too; a repeated extraction
+ * key is an alternative. "(?:" opens a group that does not count, so
+ * "group 1" is the first group that captures. See conf/rules.conf.
  *
  * Patterns are matched on folded text (lowercase, Turkish diacritics
  * removed, see text.h), so they are folded too before compiling; the

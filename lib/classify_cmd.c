@@ -3,6 +3,7 @@
 #include "classify_p.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

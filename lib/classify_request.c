@@ -102,12 +102,14 @@ static void applicants_of(const struct config *c, const struct message *orig,
 	struct applicant_table t;
 	if (from_csv_parts(c, orig, ev) || (orig != outer && from_csv_parts(c, outer, ev)))
 		return;
-	if (orig->html && applicants_from_html(orig->html, strlen(orig->html), c, &t, NULL) == 0) {
-		take_table(&t, NULL, ev);
+	if (orig->html) {
+		int rc = applicants_from_html(orig->html, strlen(orig->html), c, &t, NULL);
+		if (rc == 0)
+			take_table(&t, NULL, ev);
 		applicant_table_free(&t);
-		return;
+		if (rc == 0)
+			return;
 	}
-	applicant_table_free(&t);
 	if (applicants_from_text(orig->body, orig->body_len, c, &t, NULL) == 0)
 		take_table(&t, NULL, ev);
 	applicant_table_free(&t);
