@@ -399,6 +399,18 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 	return max;
 }
 
+/* Line ends become "\n" in every text we keep (mail has CRLF, libetpan's
+ * quoted-printable decoder writes CRLF). In place; returns the new length. */
+static size_t crlf_to_lf(char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
+			s[o++] = s[i];
+	s[o] = '\0';
+	return o;
+}
+
 static void body_append(struct pctx *c, const char *s, size_t n)
 {
 	if (n == 0)
@@ -442,6 +454,7 @@ static void leaf_text(struct pctx *c, struct part *p, const char *data, size_t l
 	}
 	char *cs = is_msg ? NULL : p->charset;
 	p->text = text_to_utf8(cs, dec ? dec : "", dec ? dl : 0, &p->text_len, &fb);
+	p->text_len = crlf_to_lf(p->text, p->text_len);
 	p->size = dl;
 	p->charset_fallback = fb && !is_msg;
 	if (owned)
@@ -614,6 +627,7 @@ static void body_raw(struct pctx *c, const char *raw, size_t len)
 	size_t ol;
 	bool fb;
 	char *t = text_to_utf8(NULL, raw, n, &ol, &fb);
+	ol = crlf_to_lf(t, ol);
 	body_append(c, t, ol);
 	free(t);
 }
@@ -670,6 +684,9 @@ struct message *msg_parse_nested(const char *raw, size_t len, const struct mime_
 	if (h.n == 0) {
 		msg_unreadable(c.m, "no header found: not a mail message");
 		body_raw(&c, raw + h.body_off, len - h.body_off);
+	} else if (h.body_off >= len) {
+		/* headers only: nothing for libetpan, which would read the
+		 * unterminated header block as the body */
 	} else if (c.depth_left < 1) {
 		msg_unreadable(c.m, "MIME nesting deeper than the limit");
 	} else {

@@ -284,6 +284,7 @@ char *hdr_decode(const char *value, bool *fallback, char **bad_cs)
 	memset(&d, 0, sizeof(d));
 	d.bad_cs = bad_cs;
 	buf_reserve(&d.out, (size_t)(end - p));
+	d.out.p[0] = '\0';
 	while (p < end) {
 		const char *eq = memmem(p, (size_t)(end - p), "=?", 2);
 		struct eword w;

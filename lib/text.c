@@ -171,6 +171,7 @@ void text_fold(const char *in, size_t len, bool want_map, struct folded *out)
 	const char *p = in, *end = in + len;
 
 	buf_reserve(&o, len + 1);
+	o.p[0] = '\0';
 	if (want_map) {
 		mcap = len + 2;
 		map = xreallocarray(NULL, mcap, sizeof(*map));
@@ -380,6 +381,7 @@ char *text_to_utf8(const char *charset, const char *in, size_t len, size_t *outl
 	const char *iname = NULL;
 
 	buf_reserve(&o, len + len / 8 + 1);
+	o.p[0] = '\0';
 	cs_norm(charset ? charset : "", name, sizeof(name));
 	switch (cs_lookup(name, &iname)) {
 	case CS_UTF8:
@@ -421,6 +423,7 @@ char *text_squeeze(const char *s)
 	struct buf o = BUF_INIT;
 	bool space = false;
 	buf_reserve(&o, strlen(s) + 1);
+	o.p[0] = '\0';
 	for (; *s; s++) {
 		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v') {
 			space = o.len > 0;

@@ -276,7 +276,7 @@ static const char *tag_parse(const char *p, const char *end, struct tag *t)
 	}
 	t->name[n] = '\0';
 	q = tag_attrs(q, end, t);
-	return q < end ? q + 1 : end;
+	return q < end ? q + 1 : NULL;    /* unterminated: not a tag */
 }
 
 enum tag_act { ACT_NONE, ACT_BLOCK, ACT_BR, ACT_PARA, ACT_CELL, ACT_ROW, ACT_LINK,
@@ -467,6 +467,7 @@ static char *tidy(struct buf *in)
 	int blank = 0;
 	const char *p = in->p ? in->p : "", *end = p + in->len;
 	buf_reserve(&o, in->len);
+	o.p[0] = '\0';
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -498,6 +499,7 @@ char *html_to_text(const char *html, size_t len)
 	const char *p = html, *end = html + len;
 	memset(&h, 0, sizeof(h));
 	buf_reserve(&h.out, len / 2 + 16);
+	h.out.p[0] = '\0';
 	while (p < end) {
 		if (h.skip_depth) {
 			p = skip_element(&h, p, end);
@@ -513,6 +515,10 @@ char *html_to_text(const char *html, size_t len)
 		}
 		struct tag t;
 		const char *q = tag_parse(p, end, &t);
+		if (!q && t.name[0]) {
+			free(t.href);
+			break;          /* a tag cut off at the end: drop the rest */
+		}
 		if (!q) {
 			out_text(&h, p, 1);
 			p++;
