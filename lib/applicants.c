@@ -376,9 +376,14 @@ static void h_close_cell(struct hparse *hp, size_t end)
 		return;
 	struct csv_row *r = &t->rows.v[t->rows.n - 1];
 	size_t start = (size_t)t->cell_start;
-	char *txt = html_to_text(hp->html + start, end > start ? end - start : 0);
-	char *sq = text_squeeze(txt);
-	free(txt);
+	char *sq;
+	if (end > start) {
+		char *txt = html_to_text(hp->html + start, end - start);
+		sq = text_squeeze(txt);
+		free(txt);
+	} else {
+		sq = xstrdup("");     /* <td></td> */
+	}
 	r->cells = xreallocarray(r->cells, r->n + 1, sizeof(char *));
 	r->cells[r->n++] = sq;
 	t->cell_start = -1;
@@ -721,8 +726,9 @@ static bool name_shape(const char *s)
 
 static bool tc_shape(const char *s)
 {
+	/* 11 digits like "0533 000 00 04" too, but a TC never starts with 0 */
 	char *d = digits_of(s);
-	bool ok = strlen(d) == 11 && strspn(d, "0123456789") == 11;
+	bool ok = strlen(d) == 11 && strspn(d, "0123456789") == 11 && d[0] != '0';
 	free(d);
 	return ok;
 }

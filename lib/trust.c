@@ -192,38 +192,47 @@ static const char *domain_of(const char *s)
 }
 
 /* An aligned pass in one result? Fills *prop with the property that
- * made it so. */
+ * made it so ("header.d=kamusm.gov.tr"), NULL for dmarc without one. */
 static bool result_passes(const struct config *c, const struct ar_result *r, const char *from,
-			  const char **prop)
+			  char **prop)
 {
+	static const struct {
+		const char *method;
+		const char *props[2];
+	} aligned[] = {
+		{ "dkim", { "header.d", "header.i" } },
+		{ "spf", { "smtp.mailfrom", NULL } },
+		{ "dmarc", { "header.from", NULL } },
+	};
 	const char *sd = domain_of(from);
+	*prop = NULL;
 	if (strcmp(r->result, "pass") != 0)
 		return false;
-	if (strcmp(r->method, "dkim") == 0) {
-		*prop = ar_prop(r, "header.d");
-		if (domain_aligned(*prop, sd))
-			return true;
-		*prop = ar_prop(r, "header.i");
-		return *prop && domain_aligned(domain_of(*prop), sd);
-	}
-	if (strcmp(r->method, "spf") == 0) {
-		*prop = ar_prop(r, "smtp.mailfrom");
-		return *prop && domain_aligned(domain_of(*prop), sd);
-	}
-	if (strcmp(r->method, "dmarc") == 0) {
-		*prop = ar_prop(r, "header.from");
-		return *prop == NULL || domain_aligned(domain_of(*prop), sd);
+	for (size_t i = 0; i < ARRAY_LEN(aligned); i++) {
+		if (strcmp(r->method, aligned[i].method) != 0)
+			continue;
+		for (size_t k = 0; k < 2 && aligned[i].props[k]; k++) {
+			const char *v = ar_prop(r, aligned[i].props[k]);
+			if (v && domain_aligned(domain_of(v), sd)) {
+				*prop = xasprintf("%s=%s", aligned[i].props[k], v);
+				return true;
+			}
+		}
+		/* dmarc is about the From domain by definition */
+		return strcmp(r->method, "dmarc") == 0 && ar_prop(r, "header.from") == NULL;
 	}
 	if (strcmp(r->method, "auth") == 0) {
 		/* SMTP AUTH at our own server: the login must be the sender
 		 * (or its local part, for a sender in our domains). */
-		*prop = ar_prop(r, "smtp.auth");
-		if (*prop == NULL)
+		const char *v = ar_prop(r, "smtp.auth");
+		if (v == NULL)
 			return false;
-		if (strchr(*prop, '@'))
-			return strcasecmp(*prop, from) == 0;
-		size_t n = strlen(*prop);
-		return conf_domain_allowed(c, from) && strncasecmp(*prop, from, n) == 0 && from[n] == '@';
+		size_t n = strlen(v);
+		bool ok = strchr(v, '@') ? strcasecmp(v, from) == 0
+			: conf_domain_allowed(c, from) && strncasecmp(v, from, n) == 0 && from[n] == '@';
+		if (ok)
+			*prop = xasprintf("smtp.auth=%s", v);
+		return ok;
 	}
 	return false;
 }
@@ -242,10 +251,11 @@ static bool verdict_from(const struct config *c, const struct ar_header *h, cons
 {
 	for (size_t i = 0; i < h->nres; i++) {
 		const struct ar_result *r = &h->res[i];
-		const char *prop = NULL;
+		char *prop = NULL;
 		if (result_passes(c, r, from, &prop)) {
 			*how = xasprintf("%s=pass%s%s at %s", r->method, prop ? " " : "",
 					 prop ? prop : "", h->authserv_id);
+			free(prop);
 			return true;
 		}
 		buf_printf(seen, "%s%s=%s", seen->len ? ", " : "", r->method, r->result);
