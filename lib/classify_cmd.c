@@ -185,7 +185,7 @@ static bool kamusm_domain(const struct config *c, const char *addr)
 		const char *dom = p ? p + 1 : c->trust.kamusm_senders[i];
 		if (str_startswith(dom, "*."))
 			dom += 2;
-		if (domain_aligned(dom, at + 1))
+		if (domain_within(dom, at + 1))
 			return true;
 	}
 	return false;

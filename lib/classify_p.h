@@ -137,8 +137,11 @@ struct auth_verdict {
 void auth_check(const struct config *c, const struct message *m, struct auth_verdict *out);
 void auth_verdict_free(struct auth_verdict *v);
 
-/* Is `domain` the sender domain or a parent of it (relaxed alignment)? */
+/* Is `domain` the sender domain or a parent of it (relaxed alignment)?
+ * A registry suffix ("gov.tr", "com.tr") is no organisation's parent. */
 bool domain_aligned(const char *domain, const char *sender_domain);
+/* Is d equal to base or a name under it? */
+bool domain_within(const char *base, const char *d);
 
 /* Links: https, allow-listed host (trust.link_hosts; "*.x" matches x
  * and its subdomains), no userinfo, IP literal, punycode, backslash,

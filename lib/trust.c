@@ -174,15 +174,41 @@ const char *ar_prop(const struct ar_result *r, const char *name)
 
 /* ---- alignment and the verdict ---- */
 
+/* "gov.tr", "com.tr", "co.uk": a registry's suffix, which no
+ * organisation owns. Not the Public Suffix List: only the shape "common
+ * second-level label + a two-letter country code", enough to keep a
+ * parent-domain match from reaching past the organisation. */
+static bool registry_suffix(const char *d)
+{
+	static const char *const sld[] = { "ac", "av", "bbs", "bel", "biz", "co", "com", "dr",
+					   "edu", "gen", "gov", "info", "k12", "kep", "mil", "name",
+					   "net", "or", "org", "pol", "tel", "tsk", "web" };
+	const char *dot = strchr(d, '.');
+	if (dot == NULL || strchr(dot + 1, '.') || strlen(dot + 1) != 2)
+		return false;
+	for (size_t i = 0; i < ARRAY_LEN(sld); i++)
+		if ((size_t)(dot - d) == strlen(sld[i]) && strncasecmp(d, sld[i], (size_t)(dot - d)) == 0)
+			return true;
+	return false;
+}
+
+bool domain_within(const char *base, const char *d)
+{
+	if (base == NULL || d == NULL || *base == '\0')
+		return false;
+	size_t nb = strlen(base), nd = strlen(d);
+	if (nb == nd)
+		return strcasecmp(base, d) == 0;
+	return nd > nb && d[nd - nb - 1] == '.' && strcasecmp(d + nd - nb, base) == 0;
+}
+
 bool domain_aligned(const char *domain, const char *sender_domain)
 {
 	if (domain == NULL || sender_domain == NULL || strchr(domain, '.') == NULL)
 		return false;
-	size_t nd = strlen(domain), ns = strlen(sender_domain);
-	if (nd == ns)
-		return strcasecmp(domain, sender_domain) == 0;
-	return ns > nd && sender_domain[ns - nd - 1] == '.' &&
-	       strcasecmp(sender_domain + ns - nd, domain) == 0;
+	if (strcasecmp(domain, sender_domain) == 0)
+		return true;
+	return !registry_suffix(domain) && domain_within(domain, sender_domain);
 }
 
 static const char *domain_of(const char *s)
@@ -266,7 +292,10 @@ static bool verdict_from(const struct config *c, const struct ar_header *h, cons
 /*
  * The topmost header from a trusted authserv-id is ours; more of ours may
  * follow (one per milter), but a Received line ends our hop: anything
- * below it came with the mail and may be forged.
+ * below it came with the mail and may be forged. This assumes the MTA
+ * adds its Authentication-Results to every message it accepts (or strips
+ * foreign ones with its authserv-id, RFC 8601 section 5): a message it
+ * left without one would expose a forged header further down.
  */
 void auth_check(const struct config *c, const struct message *m, struct auth_verdict *out)
 {
@@ -347,7 +376,7 @@ static bool host_allowed(char *const *pats, const char *host)
 	for (size_t i = 0; pats && pats[i]; i++) {
 		const char *p = pats[i];
 		if (str_startswith(p, "*.")) {
-			if (domain_aligned(p + 2, host))
+			if (domain_within(p + 2, host))
 				return true;
 		} else if (strcasecmp(p, host) == 0) {
 			return true;
