@@ -170,31 +170,6 @@ static void apply_rule(const struct classify_ctx *ctx, const struct rule *ru, st
 		event_add_problem(ev, "no allow-listed link found");
 }
 
-/* The configured rules, innermost forwarded original first. Returns the
- * message they matched (NULL if none). */
-static const struct message *classify_rules(const struct classify_ctx *ctx,
-					    const struct message *m, struct event *ev)
-{
-	const struct message *lv[12];
-	size_t n = 0;
-	int depth = ctx->conf->trust.forward_depth;
-	for (const struct message *x = m; x && n < ARRAY_LEN(lv) && (int)n <= depth; x = x->forwarded)
-		lv[n++] = x;
-	while (n-- > 0) {
-		struct view v;
-		view_init(&v, lv[n]);
-		if (n == 0 && !m->forwarded && (m->in_reply_to || m->references))
-			view_use_top(&v);
-		const struct rule *ru = rules_first(ctx->rules, ctx->conf, &v, RULE_KINDS);
-		if (ru)
-			apply_rule(ctx, ru, &v, m, ev);
-		view_free(&v);
-		if (ru)
-			return lv[n];
-	}
-	return NULL;
-}
-
 /* A reply to one of our notices: it names our Message-ID or a tag. */
 static bool reply_to_us(const struct config *c, const struct message *m)
 {
@@ -213,6 +188,39 @@ static bool reply_to_us(const struct config *c, const struct message *m)
 	char **tags = tags_find(c->general.tag_prefix, m->subject);
 	strv_free(tags);
 	return tags != NULL;
+}
+
+/* The configured rules, innermost forwarded original first. Returns the
+ * message they matched (NULL if none). */
+static const struct message *classify_rules(const struct classify_ctx *ctx,
+					    const struct message *m, struct event *ev)
+{
+	const struct message *lv[12];
+	size_t n = 0;
+	int depth = ctx->conf->trust.forward_depth;
+	for (const struct message *x = m; x && n < ARRAY_LEN(lv) && (int)n <= depth; x = x->forwarded)
+		lv[n++] = x;
+	while (n-- > 0) {
+		struct view v;
+		view_init(&v, lv[n]);
+		if (n == 0 && !m->forwarded && (m->in_reply_to || m->references))
+			view_use_top(&v);
+		const struct rule *ru = rules_first(ctx->rules, ctx->conf, &v, RULE_KINDS);
+		if (ru)
+			apply_rule(ctx, ru, &v, m, ev);
+		/* "Re: [EIMZA-..] E-imza talebi": a reply to a notice carries
+		 * the request's words in its subject; without a row it is no
+		 * new letter */
+		if (ru && ru->kind == MK_REQUEST && n == 0 && reply_to_us(ctx->conf, m) &&
+		    ev->napplicants == 0 && ev->nrow_errors == 0) {
+			set_rule(ev, MK_OTHER, NULL);
+			event_add_problem(ev, "a reply to a notice, without applicants: not a request letter");
+		}
+		view_free(&v);
+		if (ru)
+			return lv[n];
+	}
+	return NULL;
 }
 
 /* A non-officer's reply to a notice with a command: recognised (to be

@@ -49,6 +49,12 @@ static const char *const unit_labels[] = { "birim", "birimi", "birim adi", "tale
 static const char *const name_labels[] = { "ad soyad", "adi soyadi", "adi", "ad", "isim",
 					   "ad-soyad", "adi-soyadi" };
 
+static bool name_ends(const char *name, const char *ext)
+{
+	size_t n = name ? strlen(name) : 0, e = strlen(ext);
+	return n > e && strcasecmp(name + n - e, ext) == 0;
+}
+
 /* CSV attachments of a message (by type or by name). */
 static bool is_csv(const struct part *pt)
 {
@@ -57,8 +63,7 @@ static bool is_csv(const struct part *pt)
 	if (pt->content_type && (strcmp(pt->content_type, "text/csv") == 0 ||
 				 strcmp(pt->content_type, "text/comma-separated-values") == 0))
 		return true;
-	size_t n = pt->filename ? strlen(pt->filename) : 0;
-	return n > 4 && strcasecmp(pt->filename + n - 4, ".csv") == 0;
+	return name_ends(pt->filename, ".csv");
 }
 
 static void take_table(struct applicant_table *t, const char *origin, struct event *ev)
@@ -75,11 +80,28 @@ static void take_table(struct applicant_table *t, const char *origin, struct eve
 	}
 }
 
+/* Spreadsheets are not read, and a CSV that arrived undecoded (sent as
+ * application/octet-stream or vnd.ms-excel) cannot be: say so, so that
+ * the officer is not left wondering where the applicants went. */
+static void unread_sheet(const struct part *pt, struct event *ev)
+{
+	static const char *const sheets[] = { ".xlsx", ".xls", ".ods" };
+	for (size_t i = 0; i < ARRAY_LEN(sheets); i++)
+		if (name_ends(pt->filename, sheets[i]))
+			event_add_problem(ev, "attachment %s is a spreadsheet: only CSV is read "
+					  "(save it as CSV)", pt->filename);
+	if (name_ends(pt->filename, ".csv") && pt->text == NULL)
+		event_add_problem(ev, "attachment %s (%s) was not decoded as text", pt->filename,
+				  pt->content_type ? pt->content_type : "?");
+}
+
 static bool from_csv_parts(const struct config *c, const struct message *m, struct event *ev)
 {
 	bool found = false;
 	for (size_t i = 0; m && i < m->nparts; i++) {
 		const struct part *pt = &m->parts[i];
+		if (pt->role != PART_BODY)
+			unread_sheet(pt, ev);
 		if (pt->role == PART_BODY || !is_csv(pt))
 			continue;
 		struct applicant_table t;
