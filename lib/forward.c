@@ -454,6 +454,14 @@ static bool subject_says_reply(const struct message *m)
 	return r;
 }
 
+static bool subject_says_forward(const struct message *m)
+{
+	char *s = text_fold_str(m->subject);
+	bool r = has_prefix(s, fwd_prefixes, ARRAY_LEN(fwd_prefixes));
+	free(s);
+	return r;
+}
+
 /* ---- detection ---- */
 
 struct found {
@@ -504,6 +512,119 @@ static bool try_bare(const struct ftext *t, size_t i, bool reply, struct found *
 	return true;
 }
 
+/* The subject without its forward prefixes ("FW: İLT: x" -> "x"). */
+static char *subject_unprefixed(const char *subject)
+{
+	struct folded f;
+	text_fold(subject, strlen(subject), true, &f);
+	size_t i = 0;
+	for (bool again = true; again; ) {
+		again = false;
+		while (i < f.len && (f.s[i] == ' ' || f.s[i] == '['))
+			i++;
+		for (size_t k = 0; k < ARRAY_LEN(fwd_prefixes); k++)
+			if (strncmp(f.s + i, fwd_prefixes[k], strlen(fwd_prefixes[k])) == 0) {
+				i += strlen(fwd_prefixes[k]);
+				again = true;
+			}
+	}
+	char *r = xstrdup(subject + f.map[i]);
+	folded_free(&f);
+	return r;
+}
+
+/* Split an attribution's "who, when" (original text): the address ends
+ * at its '>', or at the first ", " before a digit. */
+static void split_who_when(const char *s, size_t n, struct fblock *b)
+{
+	const char *gt = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '>')
+			gt = s + i;
+	size_t cut = gt ? (size_t)(gt - s) + 1 : n;
+	for (size_t i = 0; !gt && i + 2 < n; i++)
+		if (s[i] == ',' && s[i + 1] == ' ' && s[i + 2] >= '0' && s[i + 2] <= '9') {
+			cut = i;
+			break;
+		}
+	size_t d = cut;
+	while (d < n && (s[d] == ',' || sp(s[d])))
+		d++;
+	fblock_set(b, FF_FROM, xstrndup(s, cut));
+	if (d < n)
+		fblock_set(b, FF_DATE, xstrndup(s + d, n - d));
+}
+
+/* Outlook 2019 forwards with a reply's attribution and an indented body
+ * ("\"A\" <a@b>, 28/10/2021 12:46 tarihinde şunu yazdı:"), so does an
+ * English "On <date>, A <a@b> wrote:"; only taken as a forward when the
+ * subject says forward. */
+static bool try_attribution(const struct ftext *t, size_t i, const struct message *m,
+			    struct found *fd)
+{
+	static const char tr_tail[] = " tarihinde sunu yazdi:", en_tail[] = " wrote:";
+	size_t off, len;
+	line_get(t, i, &off, &len);
+	const char *s = t->f.s + off;
+	bool tr = len > sizeof(tr_tail) && memcmp(s + len - (sizeof(tr_tail) - 1), tr_tail,
+						     sizeof(tr_tail) - 1) == 0;
+	bool en = !tr && len > 10 && memcmp(s, "on ", 3) == 0 &&
+		  memcmp(s + len - (sizeof(en_tail) - 1), en_tail, sizeof(en_tail) - 1) == 0;
+	if (!tr && !en)
+		return false;
+	memset(&fd->b, 0, sizeof(fd->b));
+	size_t a = t->f.map[off + (en ? 3 : 0)];
+	size_t z = t->f.map[off + len - (tr ? sizeof(tr_tail) : sizeof(en_tail)) + 1];
+	const char *o = t->orig + a;
+	if (tr) {
+		split_who_when(o, z - a, &fd->b);
+	} else {
+		const char *lt = memchr(o, '<', z - a);
+		if (!lt)
+			return false;
+		fblock_set(&fd->b, FF_DATE, xstrndup(o, (size_t)(lt - o)));
+		fblock_set(&fd->b, FF_FROM, xstrndup(lt, z - a - (size_t)(lt - o)));
+	}
+	fblock_set(&fd->b, FF_SUBJECT, subject_unprefixed(m->subject));
+	fd->b.body_line = i + 1;
+	for (size_t j = i + 1; j < t->nl; j++)
+		if ((fd->b.quote = line_get(t, j, &off, &len)), len)
+			break;
+	fd->client = tr ? "outlook-2019-tr" : "attribution-en";
+	return true;
+}
+
+/* Remove the indentation every non-blank line shares (Outlook 2019
+ * indents the forwarded text). In place. */
+static void dedent(char *s)
+{
+	size_t min = SIZE_MAX;
+	for (char *p = s; *p; ) {
+		size_t n = 0;
+		while (p[n] == ' ')
+			n++;
+		if (p[n] && p[n] != '\n' && n < min)
+			min = n;
+		char *nl = strchr(p, '\n');
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	if (min == 0 || min == SIZE_MAX)
+		return;
+	char *w = s;
+	for (char *p = s; *p; ) {
+		size_t n = 0;
+		while (n < min && p[n] == ' ')
+			n++;
+		p += n;
+		char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		memmove(w, p, l);
+		w += l;
+		p += l;
+	}
+	*w = '\0';
+}
+
 void fwd_detect_inline(struct message *m, const struct mime_limits *lim, int fwd_depth)
 {
 	if (m->body_len == 0 || fwd_depth >= lim->forward_depth)
@@ -511,11 +632,14 @@ void fwd_detect_inline(struct message *m, const struct mime_limits *lim, int fwd
 	struct ftext t;
 	struct found fd;
 	bool reply = subject_says_reply(m), hit = false;
+	bool fwd_subject = subject_says_forward(m);
 	ftext_init(&t, m->body, m->body_len);
 	for (size_t i = 0; i < t.nl && !hit; i++)
-		hit = try_separator(&t, i, reply, &fd) || try_bare(&t, i, reply, &fd);
+		hit = try_separator(&t, i, reply, &fd) || try_bare(&t, i, reply, &fd) ||
+		      (fwd_subject && try_attribution(&t, i, m, &fd));
 	if (hit) {
 		char *body = body_below(&t, fd.b.body_line, fd.b.quote);
+		dedent(body);
 		struct message *f = rebuild(m, &fd.b, body);
 		fblock_free(&fd.b);
 		m->forwarded = f;
