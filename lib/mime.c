@@ -650,9 +650,16 @@ static void body_raw(struct pctx *c, const char *raw, size_t len)
 static void parse_mime(struct pctx *c, const char *raw, size_t len, size_t body_off)
 {
 	char *why = NULL;
-	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &why) < 0) {
+	bool lost = false;
+	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &lost, &why) < 0) {
 		msg_unreadable(c->m, "%s", why);
 		free(why);
+		return;
+	}
+	if (lost) {
+		/* libetpan would make up a part from the first "--" line */
+		msg_problem(c->m, "multipart boundary not found; body read as plain text");
+		body_raw(c, raw + body_off, len - body_off);
 		return;
 	}
 	size_t idx = 0;

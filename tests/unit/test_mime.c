@@ -745,7 +745,21 @@ static void test_truncated_and_wrong_boundary(void **state)
 		  "--other\nContent-Type: text/plain\n\nicerik\n--other--\n");
 	assert_false(m->unreadable);
 	assert_null(m->forwarded);
-	assert_null(strstr(m->body, "Content-Type"));
+	assert_string_equal(m->body, "--other\nContent-Type: text/plain\n\nicerik\n--other--\n");
+	assert_true(has_problem(m, "boundary not found"));
+	assert_int_equal(m->nparts, 0);
+	message_free(m);
+
+	/* a nested multipart that loses its boundary keeps its parent's parts */
+	m = parse("From: a@example.org\nSubject: wrong\n" SYN MIME
+		  "Content-Type: multipart/mixed; boundary=outer\n\n"
+		  "--outer\nContent-Type: text/plain\n\nbirinci\n"
+		  "--outer\nContent-Type: multipart/alternative; boundary=lost\n\nno parts\n"
+		  "--outer\nContent-Type: text/csv\n\na;b\n--outer--\n");
+	assert_false(m->unreadable);
+	assert_string_equal(m->parts[0].text, "birinci");
+	assert_string_equal(m->parts[m->nparts - 1].content_type, "text/csv");
+	assert_string_equal(m->parts[m->nparts - 1].text, "a;b");
 	message_free(m);
 }
 
