@@ -196,67 +196,109 @@ const char *fwd_separator_client(const char *s, size_t len)
 
 /* ---- lines ---- */
 
-/* The body, folded once, with its lines. */
+/* Lines longer than this are prose: never a separator or a label. */
+#define LINE_MAX_FOLD 4096
+
+/* The body and where its lines start. Lines are folded one at a time when
+ * looked at, so a large body costs no folded copy and map of itself. */
 struct ftext {
 	const char *orig;
-	struct folded f;
-	size_t *ls;               /* line starts in folded text */
+	size_t len;
+	size_t *ls;               /* line starts in orig; ls[nl] = len + 1 */
 	size_t nl;
+};
+
+/* One line: s/len is its folded text without quote markers and outer
+ * spaces; map offsets of f.s lead back into the line's original bytes. */
+struct lview {
+	struct folded f;
+	size_t base;              /* the line's start in orig */
+	const char *s;
+	size_t len;
+	int quote;
+	bool blank;
 };
 
 static void ftext_init(struct ftext *t, const char *body, size_t len)
 {
+	size_t cap = 64;
 	memset(t, 0, sizeof(*t));
 	t->orig = body;
-	text_fold(body, len, true, &t->f);
-	size_t cap = 64;
+	t->len = len;
 	t->ls = xreallocarray(NULL, cap, sizeof(*t->ls));
 	t->ls[t->nl++] = 0;
-	for (size_t i = 0; i < t->f.len; i++)
-		if (t->f.s[i] == '\n') {
-			if (t->nl + 1 >= cap) {
-				cap *= 2;
-				t->ls = xreallocarray(t->ls, cap, sizeof(*t->ls));
-			}
-			t->ls[t->nl++] = i + 1;
+	for (const char *p = body, *e = body + len; (p = memchr(p, '\n', (size_t)(e - p))); p++) {
+		if (t->nl + 1 >= cap) {
+			cap *= 2;
+			t->ls = xreallocarray(t->ls, cap, sizeof(*t->ls));
 		}
-	t->ls[t->nl] = t->f.len + 1;    /* sentinel: one past the last '\n' */
+		t->ls[t->nl++] = (size_t)(p - body) + 1;
+	}
+	t->ls[t->nl] = len + 1;
 }
 
 static void ftext_free(struct ftext *t)
 {
-	folded_free(&t->f);
 	free(t->ls);
 }
 
-/* Line i of the folded text without its quote markers and outer spaces:
- * off and len within f.s, returns the quote depth. */
-static int line_get(const struct ftext *t, size_t i, size_t *off, size_t *len)
+/* Bytes of line i in orig, without its '\n'. */
+static void line_span(const struct ftext *t, size_t i, size_t *a, size_t *b)
 {
-	size_t a = t->ls[i], b = t->ls[i + 1] - 1;
-	if (b > t->f.len)
-		b = t->f.len;
+	*a = t->ls[i];
+	*b = t->ls[i + 1] - 1;
+	if (*b > t->len)
+		*b = t->len;
+}
+
+/* Quote depth of original bytes [a, b) and where the text after it starts. */
+static int quote_depth(const char *s, size_t a, size_t b, size_t *after)
+{
 	int q = 0;
-	while (a < b && (sp(t->f.s[a]) || t->f.s[a] == '>')) {
-		q += t->f.s[a] == '>';
+	while (a < b && (sp(s[a]) || s[a] == '>')) {
+		q += s[a] == '>';
 		a++;
 	}
-	while (b > a && (sp(t->f.s[b - 1]) || t->f.s[b - 1] == '\r'))
-		b--;
-	*off = a;
-	*len = b - a;
+	*after = a;
 	return q;
 }
 
-/* The original bytes for folded range [a, b), trimmed. */
-static char *orig_range(const struct ftext *t, size_t a, size_t b)
+static void lview_get(const struct ftext *t, size_t i, struct lview *v)
 {
-	size_t oa = t->f.map[a], ob = t->f.map[b];
-	while (oa < ob && (sp(t->orig[oa]) || t->orig[oa] == '*'))
+	size_t a, b, c;
+	memset(v, 0, sizeof(*v));
+	line_span(t, i, &a, &b);
+	v->base = a;
+	v->quote = quote_depth(t->orig, a, b, &c);
+	while (b > c && (sp(t->orig[b - 1]) || t->orig[b - 1] == '\r'))
+		b--;
+	v->blank = b == c;
+	if (b - c > LINE_MAX_FOLD)
+		b = c;                    /* long: looked at as text without labels */
+	text_fold(t->orig + a, b - a, true, &v->f);
+	size_t off = 0;
+	while (off < v->f.len && v->f.map[off] < c - a)
+		off++;
+	v->s = v->f.s + off;
+	v->len = v->f.len - off;
+}
+
+static void lview_free(struct lview *v)
+{
+	folded_free(&v->f);
+}
+
+/* The original bytes for [a, b) of v->s, trimmed of spaces and '*'. */
+static char *lview_orig(const struct ftext *t, const struct lview *v, size_t a, size_t b)
+{
+	size_t off = (size_t)(v->s - v->f.s);
+	size_t oa = v->base + v->f.map[off + a], ob = v->base + v->f.map[off + b];
+	const char *o = t->orig;
+	while (oa < ob && (sp(o[oa]) || o[oa] == '*'))
 		oa++;
-	while (ob > oa && (sp(t->orig[ob - 1]) || t->orig[ob - 1] == '*' || t->orig[ob - 1] == '\r'))
+	while (ob > oa && (sp(o[ob - 1]) || o[ob - 1] == '*' || o[ob - 1] == '\r'))
 		ob--;
-	return xstrndup(t->orig + oa, ob - oa);
+	return xstrndup(o + oa, ob - oa);
 }
 
 /* ---- the block ---- */
@@ -289,52 +331,59 @@ static void fblock_set(struct fblock *b, enum fwd_field f, char *v)
 /* Labels one per line from line i; stops at a blank or unlabelled line. */
 static void block_lines(const struct ftext *t, size_t i, struct fblock *b)
 {
-	size_t off, len;
+	struct lview v;
 	/* up to two blank lines may separate the separator from the block */
 	for (int skip = 0; skip < 3 && i < t->nl; skip++, i++) {
-		line_get(t, i, &off, &len);
-		if (len)
+		lview_get(t, i, &v);
+		bool blank = v.blank;
+		b->quote = v.quote;
+		lview_free(&v);
+		if (!blank)
 			break;
 	}
-	b->quote = i < t->nl ? line_get(t, i, &off, &len) : 0;
 	for (; i < t->nl; i++) {
-		int q = line_get(t, i, &off, &len);
 		size_t vs;
-		enum fwd_field f = len && q == b->quote ? fwd_label_at(t->f.s + off, len, &vs)
-							  : FF_NONE;
+		lview_get(t, i, &v);
+		enum fwd_field f = !v.blank && v.quote == b->quote ? fwd_label_at(v.s, v.len, &vs)
+								   : FF_NONE;
+		if (f != FF_NONE) {
+			b->turkish |= label_is_turkish(v.s, v.len);
+			fblock_set(b, f, lview_orig(t, &v, vs, v.len));
+		}
+		lview_free(&v);
 		if (f == FF_NONE)
 			break;
-		b->turkish |= label_is_turkish(t->f.s + off, len);
-		fblock_set(b, f, orig_range(t, off + vs, off + len));
 	}
 	b->body_line = i;
 }
 
 /* Yahoo: "Kimden: a <a@b>Kime: c@d Gönderilen: ... Konu: subject" on one
- * line; a label starts wherever its text follows a non-letter. */
-static void block_oneline(const struct ftext *t, size_t off, size_t len, struct fblock *b)
+ * line (from `from` in v->s on); a label starts wherever its text follows
+ * a non-letter. */
+static void block_oneline(const struct ftext *t, const struct lview *v, size_t from,
+			  struct fblock *b)
 {
-	const char *s = t->f.s + off;
-	size_t pos = 0, vstart = 0;
+	const char *s = v->s;
+	size_t pos = from, vstart = 0, len = v->len;
 	enum fwd_field cur = FF_NONE;
 	while (pos < len) {
 		size_t vs;
 		enum fwd_field f = FF_NONE;
-		if (cur != FF_SUBJECT && (pos == 0 || !(s[pos - 1] >= 'a' && s[pos - 1] <= 'z')))
+		if (cur != FF_SUBJECT && (pos == from || !(s[pos - 1] >= 'a' && s[pos - 1] <= 'z')))
 			f = fwd_label_at(s + pos, len - pos, &vs);
 		if (f == FF_NONE) {
 			pos++;
 			continue;
 		}
 		if (cur != FF_NONE)
-			fblock_set(b, cur, orig_range(t, off + vstart, off + pos));
+			fblock_set(b, cur, lview_orig(t, v, vstart, pos));
 		b->turkish |= label_is_turkish(s + pos, len - pos);
 		cur = f;
 		vstart = pos + vs;
 		pos = vstart;
 	}
 	if (cur != FF_NONE)
-		fblock_set(b, cur, orig_range(t, off + vstart, off + len));
+		fblock_set(b, cur, lview_orig(t, v, vstart, len));
 }
 
 static bool block_ok(const struct fblock *b, bool bare)
@@ -353,26 +402,33 @@ static bool block_ok(const struct fblock *b, bool bare)
 static char *body_below(const struct ftext *t, size_t i, int quote)
 {
 	struct buf o = BUF_INIT;
-	size_t off, len;
-	while (i < t->nl && (line_get(t, i, &off, &len), len == 0))
-		i++;
-	for (; i < t->nl; i++) {
-		int q = line_get(t, i, &off, &len);
-		if (quote > 0 && q < quote && len > 0)
+	const char *s = t->orig;
+	size_t a, b, c;
+	for (; i < t->nl; i++) {           /* leading blank lines */
+		line_span(t, i, &a, &b);
+		quote_depth(s, a, b, &c);
+		while (c < b && (sp(s[c]) || s[c] == '\r'))
+			c++;
+		if (c < b)
 			break;
-		size_t a = t->ls[i], b = t->ls[i + 1] - 1;
-		if (b > t->f.len)
-			b = t->f.len;
+	}
+	for (; i < t->nl; i++) {
+		line_span(t, i, &a, &b);
+		int q = quote_depth(s, a, b, &c);
+		bool blank = true;
+		for (size_t k = c; k < b && blank; k++)
+			blank = sp(s[k]) || s[k] == '\r';
+		if (quote > 0 && q < quote && !blank)
+			break;
 		for (int k = 0; k < quote && a < b; k++) {
-			while (a < b && sp(t->f.s[a]))
+			while (a < b && sp(s[a]))
 				a++;
-			if (a < b && t->f.s[a] == '>')
+			if (a < b && s[a] == '>')
 				a++;
-			if (a < b && t->f.s[a] == ' ')
+			if (a < b && s[a] == ' ')
 				a++;
 		}
-		size_t oa = t->f.map[a], ob = t->f.map[b];
-		buf_add(&o, t->orig + oa, ob - oa);
+		buf_add(&o, s + a, b - a);
 		buf_addc(&o, '\n');
 	}
 	while (o.len > 0 && (o.p[o.len - 1] == '\n' || sp(o.p[o.len - 1]) ||
@@ -454,6 +510,14 @@ static bool subject_says_reply(const struct message *m)
 	return r;
 }
 
+static bool subject_says_forward(const struct message *m)
+{
+	char *s = text_fold_str(m->subject);
+	bool r = has_prefix(s, fwd_prefixes, ARRAY_LEN(fwd_prefixes));
+	free(s);
+	return r;
+}
+
 /* ---- detection ---- */
 
 struct found {
@@ -464,35 +528,43 @@ struct found {
 /* Try line i as a separator followed by a block. */
 static bool try_separator(const struct ftext *t, size_t i, bool reply, struct found *fd)
 {
-	size_t off, len, rest;
-	line_get(t, i, &off, &len);
-	const struct fwd_sep *r = len ? sep_match(t->f.s + off, len, &rest) : NULL;
-	if (!r || (reply && (r->flags & SEP_REPLY)))
-		return false;
-	memset(&fd->b, 0, sizeof(fd->b));
-	bool oneline = rest < len;
-	if (oneline) {
-		block_oneline(t, off + rest, len - rest, &fd->b);
-		fd->b.body_line = i + 1;
-		fd->b.quote = line_get(t, i, &off, &len);
-	} else {
-		block_lines(t, i + 1, &fd->b);
+	struct lview v;
+	size_t rest;
+	bool ok = false;
+	lview_get(t, i, &v);
+	const struct fwd_sep *r = v.len ? sep_match(v.s, v.len, &rest) : NULL;
+	if (r && !(reply && (r->flags & SEP_REPLY))) {
+		memset(&fd->b, 0, sizeof(fd->b));
+		bool oneline = rest < v.len;
+		if (oneline) {
+			block_oneline(t, &v, rest, &fd->b);
+			fd->b.body_line = i + 1;
+			fd->b.quote = v.quote;
+		} else {
+			block_lines(t, i + 1, &fd->b);
+		}
+		ok = block_ok(&fd->b, false);
+		if (!ok)
+			fblock_free(&fd->b);
+		else
+			fd->client = oneline && r->client_oneline ? r->client_oneline
+				     : fd->b.turkish && r->client_tr ? r->client_tr : r->client;
 	}
-	if (!block_ok(&fd->b, false)) {
-		fblock_free(&fd->b);
-		return false;
-	}
-	fd->client = oneline && r->client_oneline ? r->client_oneline
-		     : fd->b.turkish && r->client_tr ? r->client_tr : r->client;
-	return true;
+	lview_free(&v);
+	return ok;
 }
 
 /* Try line i as a block without a separator (New Outlook, Outlook). */
 static bool try_bare(const struct ftext *t, size_t i, bool reply, struct found *fd)
 {
-	size_t off, len, vs;
-	line_get(t, i, &off, &len);
-	if (reply || !len || fwd_label_at(t->f.s + off, len, &vs) != FF_FROM)
+	struct lview v;
+	size_t vs;
+	if (reply)
+		return false;
+	lview_get(t, i, &v);
+	bool from = v.len && fwd_label_at(v.s, v.len, &vs) == FF_FROM;
+	lview_free(&v);
+	if (!from)
 		return false;
 	memset(&fd->b, 0, sizeof(fd->b));
 	block_lines(t, i, &fd->b);
@@ -504,6 +576,131 @@ static bool try_bare(const struct ftext *t, size_t i, bool reply, struct found *
 	return true;
 }
 
+/* The subject without its forward prefixes ("FW: İLT: x" -> "x"). */
+static char *subject_unprefixed(const char *subject)
+{
+	struct folded f;
+	text_fold(subject, strlen(subject), true, &f);
+	size_t i = 0;
+	for (bool again = true; again; ) {
+		again = false;
+		while (i < f.len && (f.s[i] == ' ' || f.s[i] == '['))
+			i++;
+		for (size_t k = 0; k < ARRAY_LEN(fwd_prefixes); k++)
+			if (strncmp(f.s + i, fwd_prefixes[k], strlen(fwd_prefixes[k])) == 0) {
+				i += strlen(fwd_prefixes[k]);
+				again = true;
+			}
+	}
+	char *r = xstrdup(subject + f.map[i]);
+	folded_free(&f);
+	return r;
+}
+
+/* Split an attribution's "who, when" (original text): the address ends
+ * at its '>', or at the first ", " before a digit. */
+static void split_who_when(const char *s, size_t n, struct fblock *b)
+{
+	const char *gt = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '>')
+			gt = s + i;
+	size_t cut = gt ? (size_t)(gt - s) + 1 : n;
+	for (size_t i = 0; !gt && i + 2 < n; i++)
+		if (s[i] == ',' && s[i + 1] == ' ' && s[i + 2] >= '0' && s[i + 2] <= '9') {
+			cut = i;
+			break;
+		}
+	size_t d = cut;
+	while (d < n && (s[d] == ',' || sp(s[d])))
+		d++;
+	fblock_set(b, FF_FROM, xstrndup(s, cut));
+	if (d < n)
+		fblock_set(b, FF_DATE, xstrndup(s + d, n - d));
+}
+
+static bool has_tail(const struct lview *v, const char *tail)
+{
+	size_t n = strlen(tail);
+	return v->len > n && memcmp(v->s + v->len - n, tail, n) == 0;
+}
+
+/* Outlook 2019 forwards with a reply's attribution and an indented body
+ * ("\"A\" <a@b>, 28/10/2021 12:46 tarihinde şunu yazdı:"), so does an
+ * English "On <date>, A <a@b> wrote:"; only taken as a forward when the
+ * subject says forward. */
+static bool try_attribution(const struct ftext *t, size_t i, const struct message *m,
+			    struct found *fd)
+{
+	static const char tr_tail[] = " tarihinde sunu yazdi:", en_tail[] = " wrote:";
+	struct lview v;
+	lview_get(t, i, &v);
+	bool tr = has_tail(&v, tr_tail);
+	bool en = !tr && v.len > 10 && memcmp(v.s, "on ", 3) == 0 && has_tail(&v, en_tail);
+	if (!tr && !en) {
+		lview_free(&v);
+		return false;
+	}
+	memset(&fd->b, 0, sizeof(fd->b));
+	char *who_when = lview_orig(t, &v, en ? 3 : 0, v.len - strlen(tr ? tr_tail : en_tail));
+	lview_free(&v);
+	const char *lt = strchr(who_when, '<');
+	if (tr) {
+		split_who_when(who_when, strlen(who_when), &fd->b);
+	} else if (lt) {
+		fblock_set(&fd->b, FF_DATE, xstrndup(who_when, (size_t)(lt - who_when)));
+		fblock_set(&fd->b, FF_FROM, xstrdup(lt));
+	}
+	free(who_when);
+	if (!fd->b.val[FF_FROM]) {
+		fblock_free(&fd->b);
+		return false;
+	}
+	fblock_set(&fd->b, FF_SUBJECT, subject_unprefixed(m->subject));
+	fd->b.body_line = i + 1;
+	for (size_t j = i + 1; j < t->nl; j++) {
+		lview_get(t, j, &v);
+		bool blank = v.blank;
+		fd->b.quote = v.quote;
+		lview_free(&v);
+		if (!blank)
+			break;
+	}
+	fd->client = tr ? "outlook-2019-tr" : "attribution-en";
+	return true;
+}
+
+/* Remove the indentation every non-blank line shares (Outlook 2019
+ * indents the forwarded text). In place. */
+static void dedent(char *s)
+{
+	size_t min = SIZE_MAX;
+	for (char *p = s; *p; ) {
+		size_t n = 0;
+		while (p[n] == ' ')
+			n++;
+		if (p[n] && p[n] != '\n' && n < min)
+			min = n;
+		char *nl = strchr(p, '\n');
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	if (min == 0 || min == SIZE_MAX)
+		return;
+	char *w = s;
+	for (char *p = s; *p; ) {
+		size_t n = 0;
+		while (n < min && p[n] == ' ')
+			n++;
+		p += n;
+		char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		memmove(w, p, l);
+		w += l;
+		p += l;
+	}
+	*w = '\0';
+}
+
 void fwd_detect_inline(struct message *m, const struct mime_limits *lim, int fwd_depth)
 {
 	if (m->body_len == 0 || fwd_depth >= lim->forward_depth)
@@ -511,11 +708,14 @@ void fwd_detect_inline(struct message *m, const struct mime_limits *lim, int fwd
 	struct ftext t;
 	struct found fd;
 	bool reply = subject_says_reply(m), hit = false;
+	bool fwd_subject = subject_says_forward(m);
 	ftext_init(&t, m->body, m->body_len);
 	for (size_t i = 0; i < t.nl && !hit; i++)
-		hit = try_separator(&t, i, reply, &fd) || try_bare(&t, i, reply, &fd);
+		hit = try_separator(&t, i, reply, &fd) || try_bare(&t, i, reply, &fd) ||
+		      (fwd_subject && try_attribution(&t, i, m, &fd));
 	if (hit) {
 		char *body = body_below(&t, fd.b.body_line, fd.b.quote);
+		dedent(body);
 		struct message *f = rebuild(m, &fd.b, body);
 		fblock_free(&fd.b);
 		m->forwarded = f;

@@ -31,8 +31,10 @@ struct message *msg_parse_nested(const char *raw, size_t len, const struct mime_
 
 /* Follow the boundaries of raw cheaply; -1 with *why (allocated) when the
  * nesting is deeper than max_depth or there are more than max_parts
- * parts, 0 otherwise. Linear time, bounded memory. */
-int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts, char **why);
+ * parts, 0 otherwise. *lost_boundary: the message is a multipart whose
+ * boundary never occurs. Linear time, bounded memory. */
+int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
+		 bool *lost_boundary, char **why);
 
 /* ---- mime_hdr.c ---- */
 

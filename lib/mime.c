@@ -27,6 +27,7 @@ struct pctx {
 	bool in_report;           /* inside multipart/report */
 	bool have_fwd;            /* a message/rfc822 was taken as the forward */
 	int cur_depth;            /* nesting of the part being read */
+	const char *raw_end;      /* end of the bytes libetpan parsed */
 };
 
 /* ---- the message object ---- */
@@ -357,12 +358,18 @@ static enum part_role role_of(const struct partinfo *pi)
 	return pi->filename ? PART_ATTACHMENT : PART_INLINE;
 }
 
+/* libetpan's decoders look up to two bytes past the data they are given
+ * ("=" at the very end of quoted-printable), so data that ends the
+ * buffer is decoded from a copy with a few zero bytes after it. */
+#define DECODE_SLACK 4
+
 /* Transfer-decode at most what max_text can use; *cut when the data was
- * longer. Returns bytes the caller frees with free_decoded(). */
-static char *transfer_decode(const char *data, size_t len, int enc, size_t max_text,
-			     size_t *outlen, bool *libetpan_owned, bool *cut)
+ * longer. Returns the decoded bytes: *owned says whether they are
+ * libetpan's (mailmime_decoded_part_free) or borrowed from data. */
+static char *transfer_decode(const struct pctx *c, const char *data, size_t len, int enc,
+			     size_t *outlen, bool *owned, bool *cut)
 {
-	size_t cap = max_text;
+	size_t max_text = c->lim->max_text, cap = max_text;
 	if (enc == MAILMIME_MECHANISM_BASE64)
 		cap = max_text / 3 * 4 + max_text / 16 + 16;
 	else if (enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE)
@@ -372,19 +379,27 @@ static char *transfer_decode(const char *data, size_t len, int enc, size_t max_t
 		len = cap;
 		*cut = true;
 	}
-	*libetpan_owned = false;
+	*owned = false;
 	if (enc != MAILMIME_MECHANISM_BASE64 && enc != MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
 		*outlen = len;
 		return (char *)data;
 	}
-	size_t idx = 0;
+	char *copy = NULL;
+	if ((size_t)(c->raw_end - data) < len + DECODE_SLACK) {
+		copy = xmalloc(len + DECODE_SLACK);
+		memcpy(copy, data, len);
+		memset(copy + len, 0, DECODE_SLACK);
+		data = copy;
+	}
+	size_t idx = 0, rl = 0;
 	char *res = NULL;
-	size_t rl = 0;
-	if (mailmime_part_parse(data, len, &idx, enc, &res, &rl) != MAILIMF_NO_ERROR || !res) {
+	int r = mailmime_part_parse(data, len, &idx, enc, &res, &rl);
+	free(copy);
+	if (r != MAILIMF_NO_ERROR || !res) {
 		*outlen = 0;
 		return NULL;
 	}
-	*libetpan_owned = true;
+	*owned = true;
 	*outlen = rl;
 	return res;
 }
@@ -443,7 +458,7 @@ static void leaf_text(struct pctx *c, struct part *p, const char *data, size_t l
 	bool owned, cut, fb = false;
 	size_t dl;
 	size_t max = c->lim->max_text;
-	char *dec = transfer_decode(data, len, enc, max, &dl, &owned, &cut);
+	char *dec = transfer_decode(c, data, len, enc, &dl, &owned, &cut);
 	size_t pn = (size_t)(p - c->m->parts) + 1;
 	bool is_msg = strncmp(p->content_type, "message/rfc822", 14) == 0 ||
 		      strcmp(p->content_type, "message/global") == 0;
@@ -635,13 +650,21 @@ static void body_raw(struct pctx *c, const char *raw, size_t len)
 static void parse_mime(struct pctx *c, const char *raw, size_t len, size_t body_off)
 {
 	char *why = NULL;
-	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &why) < 0) {
+	bool lost = false;
+	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &lost, &why) < 0) {
 		msg_unreadable(c->m, "%s", why);
 		free(why);
 		return;
 	}
+	if (lost) {
+		/* libetpan would make up a part from the first "--" line */
+		msg_problem(c->m, "multipart boundary not found; body read as plain text");
+		body_raw(c, raw + body_off, len - body_off);
+		return;
+	}
 	size_t idx = 0;
 	struct mailmime *mime = NULL;
+	c->raw_end = raw + len;
 	if (mailmime_parse(raw, len, &idx, &mime) != MAILIMF_NO_ERROR || !mime) {
 		msg_unreadable(c->m, "MIME structure could not be parsed");
 		body_raw(c, raw + body_off, len - body_off);

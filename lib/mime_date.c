@@ -162,13 +162,13 @@ static bool time_tok(struct dparts *d, const char **pp, const char *end)
 			read_num(&p, end, 9, &frac);
 		}
 	}
+	*pp = p;
 	if (d->have_time)
-		return true;
+		return true;        /* the first time wins */
 	d->have_time = true;
 	d->hour = h;
 	d->min = m;
 	d->sec = s;
-	*pp = p;
 	return true;
 }
 

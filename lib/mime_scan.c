@@ -33,6 +33,8 @@ struct scan {
 	int max_depth;
 	size_t parts;
 	size_t max_parts;
+	bool root_multi;          /* the message itself is a multipart */
+	bool root_seen;           /* and its boundary turned up */
 	char ct[SCAN_CT_MAX + 1];
 	size_t ctlen;
 	bool in_ct;
@@ -93,6 +95,8 @@ static bool block_end(struct scan *s, int *err)
 		*err = 1;
 		return false;
 	}
+	if (s->depth == 0 && s->parts == 1)
+		s->root_multi = multi;
 	struct level *l = &s->lv[s->depth++];
 	l->blen = multi ? ct_boundary(s->ct, l->bnd) : 0;
 	return msg;
@@ -128,6 +132,7 @@ static bool boundary_line(struct scan *s, const char *p, size_t n)
 		struct level *l = &s->lv[k];
 		if (l->blen == 0 || n < l->blen + 2 || memcmp(p + 2, l->bnd, l->blen) != 0)
 			continue;
+		s->root_seen |= k == 0;
 		if (n == l->blen + 2) {
 			s->depth = k + 1;
 			s->parts++;
@@ -141,7 +146,8 @@ static bool boundary_line(struct scan *s, const char *p, size_t n)
 	return false;
 }
 
-int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts, char **why)
+int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
+		 bool *lost_boundary, char **why)
 {
 	struct scan s;
 	const char *p = raw, *end = raw + len;
@@ -176,6 +182,7 @@ int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts, c
 	if (in_headers && !err)
 		block_end(&s, &err);
 	free(s.lv);
+	*lost_boundary = s.root_multi && !s.root_seen;
 	if (err) {
 		*why = xasprintf("MIME nesting deeper than %d levels", s.max_depth);
 		return -1;
