@@ -88,7 +88,7 @@ struct event {
 	char *link;             /* https, allow-listed host */
 	char *access_code;      /* secret: never logged */
 	char *tracking_no;
-	time_t expiry;
+	time_t expiry;          /* the date found, at 00:00 UTC */
 	struct applicant applicant;          /* KAMUSM kinds: the addressee */
 	struct applicant *applicants;        /* request: the rows */
 	size_t napplicants;
@@ -119,9 +119,29 @@ void event_init(struct event *ev);
 void event_free(struct event *ev);
 void event_add_problem(struct event *ev, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
-/* The documented `eimzactl explain --json` object (see README): kind,
- * trusted, trust_reason, rule, forwarded_by, original{from,to,date,subject},
- * fields{...}, problems[]. access_code is "******" unless show_secrets. */
+/*
+ * The documented `eimzactl explain --json` object:
+ *   { "kind": "request" | "kamusm.credentials" | "kamusm.info" |
+ *             "kamusm.shipped" | "kamusm.expiry" | "command" | "bounce" |
+ *             "auto_reply" | "other" | "unreadable",
+ *     "trusted": bool, "trust_reason": string,
+ *     "rule": string | null, "forwarded_by": address | null,
+ *     "original": { "from": address | null, "to": [address...],
+ *                   "date": RFC 3339 UTC | null, "subject": string },
+ *     "fields": {        only the members that were found:
+ *        "link", "access_code", "tracking_no", "expiry" (YYYY-MM-DD),
+ *        "applicant": {name, email, mobile (E.164), tc, title, unit},
+ *        "applicants": [ the same ], "unit": {name, reply_to},
+ *        "row_errors": [ {row, reason} ],
+ *        "command": {verb: approve | reject | submitted | delivered |
+ *                    posted | activated | cancel | none, reason | null,
+ *                    applications: [tag], subject_applications: [tag]},
+ *        "bounce": {recipient, permanent, status, notice} },
+ *     "problems": [string] }
+ * Applicant members appear only when set. access_code is "******" and a
+ * tc is masked like in logs ("10*******78") unless show_secrets. The
+ * caller owns the object (json_object_put).
+ */
 json_object *event_to_json(const struct event *ev, bool show_secrets);
 
 #endif

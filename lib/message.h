@@ -4,7 +4,7 @@
  * message_parse() runs libetpan's MIME parser over the raw bytes once and
  * produces headers decoded to UTF-8 (RFC 2047, RFC 2231), the main body as
  * UTF-8 text (text/plain preferred; else text/html converted with
- * html_to_text()), the attachments the rules may read (text/csv and other text parts,
+ * html_to_text()), the attachments the rules may read (text/csv, other text types,
  * message/rfc822, delivery-status), and the forwarded original if there is
  * one (see `forwarded`).
  *
@@ -15,6 +15,21 @@
  * Limits (struct mime_limits) bound nesting, part count, header size and
  * decoded text size. Hitting one is not an error: the message is marked
  * `unreadable` with the reason, and what was decoded so far is kept.
+ *
+ * Text kept (body, part text) is UTF-8 with "\n" line ends, NUL-free.
+ *
+ * Forwards: a message/rfc822 part (not the one a multipart/report returns)
+ * is parsed as the forwarded original; otherwise the body is searched for
+ * the inline forward blocks clients write (forward.c has the table), and
+ * for "FW:"/"Fwd:"/"İLT:" subjects for Outlook 2019's attribution form.
+ * fwd_client is then one of thunderbird-tr/-en, gmail-tr/-en, outlook-tr/
+ * -en (separator "-----Original Message-----" or a bare label block),
+ * outlook-web, outlook-2019-tr, yahoo-tr/-en, apple-tr/-en, roundcube-tr/
+ * -en, zimbra-tr/-en, attribution-en. An inline-rebuilt original has the
+ * labels as headers (From, To, Cc, Date, Subject, Reply-To, Sender), the
+ * text below the block as body, and copies of the forwarding message's
+ * attachments (clients carry the original's attachments that way). A
+ * reply ("RE:", "YNT:") quoting its original is not taken as a forward.
  *
  * Ownership: message_parse() returns a message the caller frees with
  * message_free(), which frees everything reachable from it, including
@@ -118,7 +133,11 @@ const char *message_header(const struct message *m, const char *name);
  * max pointers (borrowed). */
 size_t message_headers(const struct message *m, const char *name, const char **out, size_t max);
 
-/* Parse an RFC 5322 date (and the common broken variants); 0 if none. */
+/* Parse an RFC 5322 date (and the common broken variants); 0 if none.
+ * Also Turkish and English forms from forward blocks ("27 Eki 2021 Çar,
+ * 09:31", "Perşembe, 28 Ekim 2021 12:46", "Wed, Oct 27, 2021 at 9:31 AM",
+ * "28/10/2021 12:46"); without a zone the time is Turkey's (UTC+3), and
+ * numeric dates are read day first unless impossible. */
 time_t mail_date_parse(const char *s);
 
 /* Parse one address or a list ("Name <a@b>, c@d"); returns the count and

@@ -7,8 +7,9 @@
  *   İ i I ı -> i    Ş ş -> s    Ğ ğ -> g    Ü ü -> u    Ö ö -> o
  *   Ç ç -> c        Â â -> a    Î î -> i    Û û -> u
  * ASCII letters are lowercased; other UTF-8 sequences are copied as they
- * are. So "TESLİM", "Teslim", "teslım" all fold to "teslim", and
- * "Başvuru" to "basvuru". Rule patterns are folded the same way before
+ * are; combining marks after a letter (decomposed ş, İ, â) are dropped,
+ * so NFD text folds like NFC. So "TESLİM", "Teslim", "teslım" all fold to
+ * "teslim", and "Başvuru" to "basvuru". Rule patterns are folded the same way before
  * they are compiled, so a pattern may be written with or without
  * diacritics, in any case.
  *
@@ -38,7 +39,9 @@ char *text_fold_str(const char *s);
  * (iso-8859-9, latin5, windows-1254, cp1254, x-cp1254, us-ascii, utf8,
  * ...). Unknown or missing charsets fall back: valid UTF-8 is kept,
  * otherwise windows-1254 is assumed (the common Turkish mislabel), and
- * *fallback is set to true so the caller can record it. Invalid sequences
+ * *fallback is set to true so the caller can record it (pure ASCII needs
+ * no guess and does not set it, unless the declared name is unknown to
+ * iconv). Invalid sequences
  * become U+FFFD. NUL bytes are dropped. Never fails.
  */
 char *text_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen, bool *fallback);
