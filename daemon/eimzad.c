@@ -1,48 +1,485 @@
-/* eimzad: the daemon's entry point (option parsing; the loop follows). */
-#include "config.h"
+/*
+ * eimzad: the daemon. Set-up, the event loop, signals.
+ *
+ * One thread runs this loop; the outbox runs its delivery workers in
+ * threads of their own. The loop waits (poll) on: the mailbox (IMAP IDLE
+ * or inotify on a Maildir), the outbox's results, the control socket,
+ * signals (signalfd), and the next timer. Everything that changes state
+ * happens here, so the store has a single writer.
+ */
+#include "ctl.h"
+#include "eimzad.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
 #include <sysexits.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
-static int check_config(const char *path)
+#define EIMZAD_VERSION "0.1"
+#define IDLE_REFRESH_MS (25 * 60 * 1000)   /* RFC 2177: re-issue IDLE before 29 min */
+
+struct mailbox {
+	struct source *src;
+	bool connected;
+	bool waiting;
+	int wait_fd;
+	int64_t wait_since;
+	int64_t next_try;        /* mono ms */
+	int backoff_s;
+	bool need_fetch;
+	int64_t next_poll;       /* mono ms, when polling instead of IDLE */
+	uint32_t uidvalidity, last_uid;
+};
+
+struct daemon {
+	struct eimzad ez;
+	const char *conf_path;
+	struct mailbox mb;
+	int sig_fd;
+	int ctl_fd;
+	bool once;
+	bool stop;
+	uint64_t watchdog_usec;
+	int64_t next_watchdog;
+};
+
+static void usage(void)
 {
-	struct config c;
-	struct conf_errors e = { 0 };
-	config_defaults(&c);
-	config_load(&c, path, &e);
-	if (e.n == 0)
-		config_check(&c, &e);
-	for (size_t i = 0; i < e.n; i++)
-		fprintf(stderr, "%s\n", e.msgs[i]);
-	int rc = e.n ? EX_CONFIG : EX_OK;
-	if (rc == EX_OK)
-		printf("configuration OK\n");
-	conf_errors_free(&e);
-	config_free(&c);
+	fprintf(stderr,
+		"usage: eimzad [-nv] [-c file] [--once] [--now 'YYYY-MM-DD HH:MM']\n"
+		"  -c file    configuration (default %s/eimzad/eimzad.conf)\n"
+		"  -n         check the configuration and exit\n"
+		"  -v         log debug messages\n"
+		"  --once     handle what is in the mailbox and every due timer, deliver, exit\n"
+		"  --now T    run with the clock set to local time T (tests, replays)\n",
+		SYSCONFDIR);
+}
+
+static int print_errors(struct conf_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "%s\n", e->msgs[i]);
+	int rc = e->n ? EX_CONFIG : EX_OK;
+	conf_errors_free(e);
 	return rc;
+}
+
+/* ---- the mailbox ---- */
+
+static void mb_fail(struct daemon *d, const char *what, char *err)
+{
+	struct mailbox *mb = &d->mb;
+	log_warnx("source: %s: %s", what, err ? err : "failed");
+	free(err);
+	mb->src->ops->disconnect(mb->src);
+	mb->connected = mb->waiting = false;
+	int max = (int)d->ez.first_conf->imap.backoff_max.n;
+	mb->backoff_s = mb->backoff_s ? mb->backoff_s * 2 : 1;
+	if (mb->backoff_s > max)
+		mb->backoff_s = max > 0 ? max : 1;
+	mb->next_try = mono_ms() + (int64_t)mb->backoff_s * 1000;
+	log_info("source: next attempt in %d s", mb->backoff_s);
+}
+
+static int mb_connect(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	char *err = NULL;
+	if (mb->src->ops->connect(mb->src, &err) < 0) {
+		mb_fail(d, "connect", err);
+		return -1;
+	}
+	mb->connected = true;
+	mb->backoff_s = 0;
+	mb->need_fetch = true;
+	ez_position(&d->ez, &mb->uidvalidity, &mb->last_uid);
+	if (mb->src->uidvalidity && mb->uidvalidity && mb->uidvalidity != mb->src->uidvalidity) {
+		log_warnx("source: UIDVALIDITY changed (%u -> %u): scanning the folder again; "
+			  "messages already handled are recognised by Message-ID",
+			  mb->uidvalidity, mb->src->uidvalidity);
+		mb->last_uid = 0;
+	}
+	mb->uidvalidity = mb->src->uidvalidity;
+	log_info("source: connected (%s)", mb->src->ops->name);
+	return 0;
+}
+
+static enum src_mark mark_for(const struct ez_result *r)
+{
+	if (r->duplicate)
+		return MARK_HANDLED;
+	switch (r->kind) {
+	case MK_OTHER:
+	case MK_AUTO_REPLY:
+	case MK_UNREADABLE:
+		return MARK_OTHER;
+	default:
+		return MARK_HANDLED;
+	}
+}
+
+/* One batch: fetch, ingest (one commit), then mark. Returns the number of
+ * messages, or -1 when the connection failed. */
+static int mb_fetch_batch(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	struct raw_msg *msgs = NULL;
+	size_t n = 0;
+	char *err = NULL;
+	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
+	if (mb->src->ops->fetch(mb->src, mb->last_uid, max, &msgs, &n, &err) < 0) {
+		mb_fail(d, "fetch", err);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	uint32_t top = mb->last_uid;
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i].uid > top)
+			top = msgs[i].uid;
+	struct ez_result *res = xcalloc(n, sizeof(*res));
+	if (ez_ingest(&d->ez, msgs, n, mb->uidvalidity, top, res, &err) < 0) {
+		/* Nothing recorded: leave the messages as they are and retry. */
+		log_warnx("ingest: batch not recorded: %s", err);
+		free(err);
+		free(res);
+		raw_msgs_free(msgs, n);
+		return -1;
+	}
+	mb->last_uid = top;
+	for (size_t i = 0; i < n; i++) {
+		if (mb->src->ops->mark(mb->src, &msgs[i], mark_for(&res[i]), &err) < 0) {
+			log_warnx("source: mark uid %u: %s", msgs[i].uid, err);
+			free(err);
+			err = NULL;
+		}
+	}
+	log_info("source: %zu message(s) handled, up to uid %u", n, top);
+	free(res);
+	raw_msgs_free(msgs, n);
+	return (int)n;
+}
+
+static void mb_fetch_all(struct daemon *d)
+{
+	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
+	int n;
+	while ((n = mb_fetch_batch(d)) > 0)
+		if ((size_t)n < max && d->mb.src->ops != &source_maildir_ops)
+			break;
+	if (n >= 0)
+		d->mb.need_fetch = false;
+}
+
+static void mb_wait_start(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	char *err = NULL;
+	int fd = -1;
+	if (mb->src->ops->wait_start(mb->src, &fd, &err) < 0) {
+		mb_fail(d, "idle", err);
+		return;
+	}
+	mb->waiting = true;
+	mb->wait_fd = fd;
+	mb->wait_since = mono_ms();
+	if (fd < 0)
+		mb->next_poll = mono_ms() + d->ez.first_conf->imap.poll_interval.n * 1000;
+}
+
+static void mb_wait_done(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	bool maybe = true;
+	char *err = NULL;
+	mb->waiting = false;
+	if (mb->src->ops->wait_done(mb->src, &maybe, &err) < 0) {
+		mb_fail(d, "idle done", err);
+		return;
+	}
+	if (maybe)
+		mb->need_fetch = true;
+}
+
+/* ---- timers, outbox, signals ---- */
+
+static void run_timers(struct daemon *d)
+{
+	char *err = NULL;
+	if (ez_timers(&d->ez, &err) < 0) {
+		log_warnx("timers: %s", err ? err : "failed");
+		free(err);
+	}
+}
+
+static void collect_outbox(struct daemon *d)
+{
+	char *err = NULL;
+	if (outbox_collect(d->ez.outbox, ez_now(&d->ez), &err) < 0) {
+		log_warnx("outbox: %s", err ? err : "failed");
+		free(err);
+	}
+	outbox_kick(d->ez.outbox, ez_now(&d->ez));
+}
+
+static void reload(struct daemon *d)
+{
+	struct conf_errors e = { 0 };
+	sd_notify(0, "RELOADING=1");
+	if (ez_reload(&d->ez, d->conf_path, &e) < 0) {
+		log_warnx("reload: configuration has errors, keeping the running one:");
+		for (size_t i = 0; i < e.n; i++)
+			log_warnx("reload: %s", e.msgs[i]);
+	} else {
+		log_info("reload: configuration reloaded from %s", d->conf_path);
+	}
+	conf_errors_free(&e);
+	sd_notify(0, "READY=1");
+}
+
+static void handle_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+		} else {
+			log_info("signal %u: draining and exiting", si.ssi_signo);
+			d->stop = true;
+		}
+	}
+}
+
+static int setup_signals(struct daemon *d)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->sig_fd < 0 ? -1 : 0;
+}
+
+/* Milliseconds until the earliest thing the loop must do by itself. */
+static int loop_timeout(struct daemon *d)
+{
+	int64_t now_ms = mono_ms();
+	time_t now = ez_now(&d->ez);
+	int64_t wake = now_ms + 60000;
+	time_t tnext = wf_next_timer(&d->ez.wf, now);
+	time_t onext = outbox_next_due(d->ez.outbox);
+	if (tnext)
+		wake = now_ms + (tnext > now ? (int64_t)(tnext - now) * 1000 : 0) < wake
+			       ? now_ms + (tnext > now ? (int64_t)(tnext - now) * 1000 : 0) : wake;
+	if (onext) {
+		int64_t o = now_ms + (onext > now ? (int64_t)(onext - now) * 1000 : 0);
+		wake = o < wake ? o : wake;
+	}
+	struct mailbox *mb = &d->mb;
+	if (!mb->connected)
+		wake = mb->next_try < wake ? mb->next_try : wake;
+	else if (mb->waiting && mb->wait_fd < 0)
+		wake = mb->next_poll < wake ? mb->next_poll : wake;
+	else if (mb->waiting)
+		wake = mb->wait_since + IDLE_REFRESH_MS < wake ? mb->wait_since + IDLE_REFRESH_MS : wake;
+	if (d->watchdog_usec)
+		wake = d->next_watchdog < wake ? d->next_watchdog : wake;
+	int64_t ms = wake - now_ms;
+	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+}
+
+static void watchdog(struct daemon *d)
+{
+	if (d->watchdog_usec == 0 || mono_ms() < d->next_watchdog)
+		return;
+	sd_notify(0, "WATCHDOG=1");
+	d->next_watchdog = mono_ms() + (int64_t)(d->watchdog_usec / 2000);
+}
+
+enum { PFD_SIG, PFD_CTL, PFD_OUTBOX, PFD_MAIL, PFD__N };
+
+static void loop_once(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	if (!mb->connected && mono_ms() >= mb->next_try)
+		mb_connect(d);
+	if (mb->connected && mb->need_fetch) {
+		mb_fetch_all(d);
+		run_timers(d);
+	}
+	if (mb->connected && !mb->waiting && !mb->need_fetch)
+		mb_wait_start(d);
+	struct pollfd p[PFD__N] = {
+		[PFD_SIG] = { d->sig_fd, POLLIN, 0 },
+		[PFD_CTL] = { d->ctl_fd, POLLIN, 0 },
+		[PFD_OUTBOX] = { outbox_fd(d->ez.outbox), POLLIN, 0 },
+		[PFD_MAIL] = { mb->waiting ? mb->wait_fd : -1, POLLIN, 0 },
+	};
+	int r = poll(p, PFD__N, loop_timeout(d));
+	if (r < 0 && errno != EINTR)
+		fatal("poll");
+	if (p[PFD_SIG].revents)
+		handle_signal(d);
+	if (p[PFD_OUTBOX].revents)
+		collect_outbox(d);
+	if (p[PFD_CTL].revents)
+		ctl_serve(&d->ez, d->ctl_fd);
+	if (mb->waiting && (p[PFD_MAIL].revents ||
+			    (mb->wait_fd < 0 && mono_ms() >= mb->next_poll) ||
+			    mono_ms() - mb->wait_since >= IDLE_REFRESH_MS))
+		mb_wait_done(d);
+	if (ez_now(&d->ez) >= wf_next_timer(&d->ez.wf, ez_now(&d->ez)))
+		run_timers(d);
+	outbox_kick(d->ez.outbox, ez_now(&d->ez));
+	watchdog(d);
+}
+
+/* --once: mailbox, timers, then deliver what is due now, bounded. */
+static int run_once(struct daemon *d)
+{
+	if (mb_connect(d) < 0)
+		return EX_TEMPFAIL;
+	mb_fetch_all(d);
+	run_timers(d);
+	outbox_kick(d->ez.outbox, ez_now(&d->ez));
+	int64_t deadline = mono_ms() + 120000;
+	while (mono_ms() < deadline) {
+		time_t now = ez_now(&d->ez);
+		time_t due = outbox_next_due(d->ez.outbox);
+		if (outbox_in_flight(d->ez.outbox) == 0 && (due == 0 || due > now))
+			break;
+		struct pollfd p = { outbox_fd(d->ez.outbox), POLLIN, 0 };
+		poll(&p, 1, 200);
+		collect_outbox(d);
+	}
+	collect_outbox(d);
+	return EX_OK;
+}
+
+static int start(struct daemon *d)
+{
+	char *err = NULL;
+	int r = ez_open(&d->ez, EZ_DAEMON, &err);
+	if (r == STORE_EBUSY) {
+		log_warnx("%s", err);
+		free(err);
+		return EX_TEMPFAIL;
+	}
+	if (r < 0) {
+		log_warnx("cannot start: %s", err);
+		free(err);
+		return EX_SOFTWARE;
+	}
+	d->mb.src = source_create(d->ez.first_conf);
+	if (setup_signals(d) < 0)
+		fatal("signals");
+	char *path = ctl_socket_path(d->ez.first_conf);
+	d->ctl_fd = ctl_listen(path, &err);
+	if (d->ctl_fd < 0) {
+		log_warnx("control socket: %s (eimzactl will work only while eimzad is stopped)", err);
+		free(err);
+	}
+	free(path);
+	return EX_OK;
+}
+
+static void finish(struct daemon *d)
+{
+	sd_notify(0, "STOPPING=1");
+	if (d->mb.waiting)
+		mb_wait_done(d);
+	if (d->mb.src) {
+		d->mb.src->ops->disconnect(d->mb.src);
+		d->mb.src->ops->destroy(d->mb.src);
+	}
+	if (d->ctl_fd >= 0) {
+		char *path = ctl_socket_path(d->ez.first_conf);
+		close(d->ctl_fd);
+		unlink(path);
+		free(path);
+	}
+	if (d->ez.outbox)
+		collect_outbox(d);
+	ez_close(&d->ez);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+}
+
+static int parse_args(struct daemon *d, int argc, char **argv, bool *check, const char **now)
+{
+	static const struct option longopts[] = {
+		{ "once", no_argument, NULL, 'O' }, { "now", required_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool verbose = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:nvhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': d->conf_path = optarg; break;
+		case 'n': *check = true; break;
+		case 'v': verbose = true; break;
+		case 'O': d->once = true; break;
+		case 'N': *now = optarg; break;
+		case 'V': printf("eimzad %s\n", EIMZAD_VERSION); exit(EX_OK);
+		case 'h': usage(); exit(EX_OK);
+		default: usage(); return -1;
+		}
+	}
+	log_init("eimzad", verbose);
+	return optind == argc ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
-	const char *conf = SYSCONFDIR "/eimzad/eimzad.conf";
+	struct daemon d = { .conf_path = SYSCONFDIR "/eimzad/eimzad.conf", .sig_fd = -1, .ctl_fd = -1 };
 	bool check = false;
-	int ch;
-	while ((ch = getopt(argc, argv, "c:nv")) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'n': check = true; break;
-		case 'v': break;
-		default:
-			fprintf(stderr, "usage: eimzad [-n] [-c file]\n");
-			return EX_USAGE;
-		}
+	const char *now = NULL;
+	if (parse_args(&d, argc, argv, &check, &now) < 0)
+		return EX_USAGE;
+	ez_init(&d.ez);
+	struct conf_errors e = { 0 };
+	if (ez_load(&d.ez, d.conf_path, &e) < 0 || check) {
+		int rc = print_errors(&e);
+		if (rc == EX_OK)
+			printf("configuration OK\n");
+		ez_close(&d.ez);
+		return rc;
 	}
-	log_init("eimzad", false);
-	if (check)
-		return check_config(conf);
-	fprintf(stderr, "eimzad: the daemon loop is not built yet\n");
-	return EX_UNAVAILABLE;
+	char *err = NULL;
+	if (now && ez_set_now(&d.ez, now, &err) < 0) {
+		fprintf(stderr, "eimzad: %s\n", err);
+		free(err);
+		ez_close(&d.ez);
+		return EX_USAGE;
+	}
+	int rc = start(&d);
+	if (rc != EX_OK) {
+		ez_close(&d.ez);
+		return rc;
+	}
+	if (d.once) {
+		rc = run_once(&d);
+	} else {
+		sd_watchdog_enabled(0, &d.watchdog_usec);
+		sd_notify(0, "READY=1\nSTATUS=watching the mailbox");
+		log_info("eimzad %s started (%s)", EIMZAD_VERSION, d.conf_path);
+		while (!d.stop)
+			loop_once(&d);
+	}
+	finish(&d);
+	log_info("stopped");
+	return rc;
 }
