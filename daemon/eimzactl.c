@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <pwd.h>
@@ -71,11 +72,28 @@ static const char *or_dash(const char *s)
 	return str_empty(s) ? "-" : s;
 }
 
+/* Print s in a column of `width` characters (not bytes: names carry
+ * Turkish letters), cut at a character boundary, padded with spaces. */
+static void cell(const char *s, size_t width)
+{
+	s = or_dash(s);
+	const char *p = s, *end = s + strlen(s);
+	size_t n = 0;
+	while (p < end && n < width) {
+		utf8_next(&p, end);
+		n++;
+	}
+	fwrite(s, 1, (size_t)(p - s), stdout);
+	for (; n < width + 1; n++)
+		putchar(' ');
+}
+
 static void print_list(json_object *r)
 {
 	json_object *apps = jget(r, "apps");
 	size_t n = apps ? json_object_array_length(apps) : 0;
 	printf("%-16s %-20s %-28s %-24s %-16s %s\n", "ID", "STATE", "NAME", "UNIT", "SINCE", "FLAGS");
+	/* columns: id 16, state 20, name 28, unit 24, since 16 */
 	for (size_t i = 0; i < n; i++) {
 		json_object *a = json_object_array_get_idx(apps, i);
 		char b[32];
@@ -84,9 +102,12 @@ static void print_list(json_object *r)
 			buf_printf(&flags, "overdue(%lld) ", (long long)jget_int(a, "reminders"));
 		if (jget_bool(a, "unreachable"))
 			buf_adds(&flags, "cannot-reach-applicant");
-		printf("%-16s %-20s %-28.28s %-24.24s %-16s %s\n", jget_str(a, "id"),
-		       jget_str(a, "state"), or_dash(jget_str(a, "name")), or_dash(jget_str(a, "unit")),
-		       when(a, "since", b, sizeof(b)), flags.p ? flags.p : "");
+		cell(jget_str(a, "id"), 16);
+		cell(jget_str(a, "state"), 20);
+		cell(jget_str(a, "name"), 28);
+		cell(jget_str(a, "unit"), 24);
+		cell(when(a, "since", b, sizeof(b)), 16);
+		printf("%s\n", flags.p ? flags.p : "");
 		buf_free(&flags);
 	}
 	printf("%zu application(s)\n", n);
@@ -120,7 +141,7 @@ static void print_notices(json_object *list)
 	size_t n = list ? json_object_array_length(list) : 0;
 	if (n == 0)
 		return;
-	printf("\n%-34s %-22s %-5s %-32s %-8s %-3s %s\n", "NOTICE", "KIND", "MEDIUM", "TO", "STATE",
+	printf("\n%-34s %-22s %-6s %-32s %-8s %-3s %s\n", "NOTICE", "KIND", "MEDIUM", "TO", "STATE",
 	       "TRY", "DONE/NEXT");
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(list, i);
@@ -131,10 +152,14 @@ static void print_notices(json_object *list)
 		const char *state = jget_str(o, "state");
 		const char *t = when(o, state && strcmp(state, "queued") == 0 ? "next_attempt" : "done_at",
 				     b, sizeof(b));
-		printf("%-34s %-22.22s %-5s %-32.32s %-8s %-3lld %s%s%s\n", jget_str(o, "id"),
-		       or_dash(jget_str(o, "kind")), or_dash(jget_str(o, "medium")), or_dash(to),
-		       or_dash(state), (long long)jget_int(o, "attempts"), t,
-		       jget_str(o, "last_error") ? "  " : "", jget_str(o, "last_error") ? jget_str(o, "last_error") : "");
+		cell(jget_str(o, "id"), 34);
+		cell(jget_str(o, "kind"), 22);
+		cell(jget_str(o, "medium"), 6);
+		cell(to, 32);
+		cell(state, 8);
+		printf("%-3lld %s%s%s\n", (long long)jget_int(o, "attempts"), t,
+		       jget_str(o, "last_error") ? "  " : "",
+		       jget_str(o, "last_error") ? jget_str(o, "last_error") : "");
 	}
 }
 

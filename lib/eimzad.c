@@ -100,9 +100,8 @@ int ez_open(struct eimzad *ez, enum ez_open_mode mode, char **err)
 		wire_workflow(ez);
 		struct outbox_hooks hooks;
 		wf_outbox_hooks(&ez->wf, &hooks);
-		struct channel *none[2] = { NULL, NULL };
 		/* eimzactl queues; the daemon's workers deliver. */
-		if (outbox_open(ez->store, ez->first_conf, mode == EZ_DAEMON ? ez->channels : none, &hooks,
+		if (outbox_open(ez->store, ez->first_conf, mode == EZ_DAEMON ? ez->channels : NULL, &hooks,
 				&ez->outbox, err) < 0)
 			return -1;
 	}

@@ -271,6 +271,7 @@ struct outbox {
 	int64_t max_age, retry_min, retry_max;
 	struct outbox_stats stats;
 	bool closing;
+	bool queue_only;        /* opened without channels: eimzactl queues, the daemon sends */
 };
 
 static const char *const outcome_names[] = {
@@ -476,11 +477,20 @@ static const char *who(const struct notice *n, char *buf, size_t len)
 }
 
 /* NULL if the notice may be queued, else why not. */
+/* Is a medium on? With channels: a channel was given for it. Queue-only
+ * (no channels at all): the configuration says whether the daemon has one. */
+static bool medium_on(const struct outbox *ob, enum medium m)
+{
+	if (!ob->queue_only)
+		return ob->lanes[m].proto != NULL;
+	return (m == MEDIUM_MAIL ? ob->c->smtp.mail_channel : ob->c->sms.sms_channel) != CHANNEL_NONE;
+}
+
 static const char *refusal(const struct outbox *ob, const struct notice *n)
 {
 	if ((unsigned)n->medium > MEDIUM_SMS)
 		return "unknown medium";
-	if (ob->lanes[n->medium].proto == NULL)
+	if (!medium_on(ob, n->medium))
 		return "the medium is switched off";
 	if (str_empty(n->dedupe) || str_empty(n->kind) || str_empty(n->to) || n->body == NULL)
 		return "incomplete notice (dedupe, kind, to and body are required)";
@@ -588,7 +598,7 @@ int outbox_requeue(struct outbox *ob, struct txn *t, const char *notice_id, time
 	if (n->state != NS_DEAD && n->state != NS_DROPPED)
 		rc = seterr(err, "notice %s is %s; only dead or dropped notices are re-queued",
 			    notice_id, notice_state_name(n->state));
-	else if (ob->lanes[n->medium].proto == NULL)
+	else if (!medium_on(ob, n->medium))
 		rc = seterr(err, "notice %s: %s is switched off", notice_id, medium_name(n->medium));
 	if (rc == 0) {
 		bool was_dead = n->state == NS_DEAD;
@@ -1112,6 +1122,7 @@ int outbox_open(struct store *st, const struct config *c, struct channel *channe
 	if (hooks != NULL)
 		ob->hooks = *hooks;
 	ob->sh = shared_new();
+	ob->queue_only = channels == NULL;
 	if (getrandom(&ob->rng, sizeof(ob->rng), 0) != (ssize_t)sizeof(ob->rng))
 		ob->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	ob->max_age = period_secs(&c->outbox.max_age);
@@ -1128,7 +1139,7 @@ int outbox_open(struct store *st, const struct config *c, struct channel *channe
 	store_foreach(st, C_OUTQ, load_pending, ob);
 	ob->stats.dead = store_count(st, C_DEAD);
 	for (int m = 0; m < 2; m++)
-		if (ob->lanes[m].unindexed > 0)
+		if (ob->lanes[m].unindexed > 0 && !ob->queue_only)
 			log_warnx("outbox: %zu %s notices wait: %s is switched off",
 				  ob->lanes[m].unindexed, medium_name((enum medium)m),
 				  medium_name((enum medium)m));

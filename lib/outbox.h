@@ -70,7 +70,11 @@ struct outbox_hooks {
 
 /* Loads unfinished notices from the store. channels[MEDIUM_MAIL] and
  * channels[MEDIUM_SMS] may be NULL (medium switched off: notices for it
- * are refused at queue time). The outbox does not own the channels. */
+ * are refused at queue time). channels itself NULL opens the outbox to
+ * queue only (eimzactl while the daemon is stopped): no workers, nothing
+ * sent, and a medium counts as on when the configuration gives it a
+ * channel, since the daemon will deliver it. The outbox does not own the
+ * channels. */
 int outbox_open(struct store *st, const struct config *c, struct channel *channels[2],
 		const struct outbox_hooks *hooks, struct outbox **out, char **err);
 /* Stop workers after their current batch (bounded by timeout_ms), record

@@ -663,14 +663,14 @@ static const struct tentry *render_entry(const struct templates *t, const char *
 	return NULL;
 }
 
-/* The languages' bodies, each ending in a newline, separated by "----"
- * and a blank line. */
+/* The languages' bodies, each ending in a newline, separated by a blank
+ * line, a line "----" and a blank line. */
 static int render_mail_body(const struct tentry *e, size_t nlang, json_object *vars,
 			    struct buf *out, char **err)
 {
 	for (size_t li = 0; li < nlang; li++) {
 		if (li > 0)
-			buf_adds(out, "----\n\n");
+			buf_adds(out, "\n----\n\n");
 		if (render_part(e->files[li], &e->files[li]->body, vars, false, out, err) < 0)
 			return -1;
 		if (out->len > 0 && out->p[out->len - 1] != '\n')

@@ -21,7 +21,7 @@
  *
  * A rendered mail joins the languages in order: the subject as
  * "<tr subject> / <en subject>", the body as each language's body
- * separated by a line "----" and a blank line (each body ends with a
+ * separated by a blank line, a line "----" and a blank line (each body ends with a
  * newline). An SMS uses the first language only (length matters), without
  * the file's trailing blank space; its *subject is set to NULL.
  *

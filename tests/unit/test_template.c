@@ -58,20 +58,20 @@ static const struct render_row render_rows[] = {
 	{ "plain", MEDIUM_MAIL,
 	  "{\"title\":\"Deneme\",\"name\":\"Ayşe Çağrı Işık\",\"message\":\"İğdır ğüşöçı ĞÜŞÖÇİ\"}",
 	  "Bildirim: Deneme / Notice: Deneme",
-	  "Merhaba Ayşe Çağrı Işık,\nİğdır ğüşöçı ĞÜŞÖÇİ\n\nSaygılarımızla\n----\n\n"
+	  "Merhaba Ayşe Çağrı Işık,\nİğdır ğüşöçı ĞÜŞÖÇİ\n\nSaygılarımızla\n\n----\n\n"
 	  "Hello Ayşe Çağrı Işık,\nİğdır ğüşöçı ĞÜŞÖÇİ\n\nRegards\n", NULL },
 	/* CR/LF leave values in the subject, not in the body; numbers, null */
 	{ "plain", MEDIUM_MAIL,
 	  "{\"title\":\"Satır\\r\\nİki\\n\",\"name\":null,\"message\":\"a\\nb\",\"x\":1}",
 	  "Bildirim: Satırİki / Notice: Satırİki",
-	  "Merhaba ,\na\nb\n\nSaygılarımızla\n----\n\nHello ,\na\nb\n\nRegards\n", NULL },
+	  "Merhaba ,\na\nb\n\nSaygılarımızla\n\n----\n\nHello ,\na\nb\n\nRegards\n", NULL },
 	/* NUL bytes (JSON allows them) never reach the text */
 	{ "plain", MEDIUM_MAIL, "{\"title\":\"a\\u0000b\",\"name\":\"c\\u0000d\",\"message\":\"\"}",
 	  "Bildirim: ab / Notice: ab",
-	  "Merhaba cd,\n\n\nSaygılarımızla\n----\n\nHello cd,\n\n\nRegards\n", NULL },
+	  "Merhaba cd,\n\n\nSaygılarımızla\n\n----\n\nHello cd,\n\n\nRegards\n", NULL },
 	{ "plain", MEDIUM_MAIL, "{\"title\":3,\"name\":true,\"message\":2.5}",
 	  "Bildirim: 3 / Notice: 3",
-	  "Merhaba true,\n2.5\n\nSaygılarımızla\n----\n\nHello true,\n2.5\n\nRegards\n", NULL },
+	  "Merhaba true,\n2.5\n\nSaygılarımızla\n\n----\n\nHello true,\n2.5\n\nRegards\n", NULL },
 	/* a list rendered once per element, outer fields visible, the inner
 	 * field shadowing the outer one; a section on a non-empty string */
 	{ "decision", MEDIUM_MAIL, decision_vars,
@@ -83,7 +83,7 @@ static const struct render_row render_rows[] = {
 	  "- İsmail Öztürk (Mühendis), Bilgi İşlem Daire Başkanlığı: [EIMZA-2026-0002]\n"
 	  "\nNot: Acil\n\n"
 	  "Onaylamak için ONAY, reddetmek için RED <gerekçe> yazarak yanıtlayın.\n"
-	  "----\n\n"
+	  "\n----\n\n"
 	  "Dear officer,\n\n"
 	  "2 e-signature applications from Bilgi İşlem Daire Başkanlığı await your decision:\n"
 	  "- Ayşe Yılmaz (Şef), Bilgi İşlem Daire Başkanlığı: [EIMZA-2026-0001]\n"
@@ -96,7 +96,7 @@ static const struct render_row render_rows[] = {
 	  "Sayın yetkili,\n\nBİDB biriminden 0 e-imza başvurusu onayınızı bekliyor:\n"
 	  "Listede başvuru yok.\n\n"
 	  "Onaylamak için ONAY, reddetmek için RED <gerekçe> yazarak yanıtlayın.\n"
-	  "----\n\n"
+	  "\n----\n\n"
 	  "Dear officer,\n\n0 e-signature applications from BİDB await your decision:\n"
 	  "There are no applications in the list.\n\n"
 	  "Reply with ONAY to approve, or RED <reason> to refuse.\n", NULL },
