@@ -1,8 +1,8 @@
 """The IMAP source (lib/source_imap.c) against a real Dovecot, through
 tests/tools/srcpeek. Two throwaway servers: `dv` with TLS (implicit and
 STARTTLS, certificates from a test CA), and `plain` without TLS at all and
-without MOVE in its capabilities (for the refusal of a STARTTLS-less server,
-plain IMAP on loopback, and the COPY + EXPUNGE fallback)."""
+without MOVE and IDLE in its capabilities (for the refusal of a STARTTLS-less server,
+plain IMAP on loopback, the COPY + EXPUNGE fallback, polling without IDLE)."""
 import json
 import os
 import select
@@ -64,7 +64,7 @@ def setup():
     ctx = Ctx()
     users = {'kamu': PASSWORD, 'bulk': PASSWORD, 'empty': PASSWORD, 'early': PASSWORD}
     ctx.dv = Dovecot(users=users)
-    ctx.plain = Dovecot(users=users, ssl=False, drop_caps=['MOVE'])
+    ctx.plain = Dovecot(users=users, ssl=False, drop_caps=['MOVE', 'IDLE'])
     ctx.dir = ctx.dv.dir
     ctx.pwfile = os.path.join(ctx.dir, 'imap.pw')
     with open(ctx.pwfile, 'w') as f:
@@ -303,6 +303,18 @@ def mail_announced_before_idle_wakes_at_once(ctx):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@test
+def no_idle_means_polling(ctx):
+    confs = [write_conf(ctx, 'noidle1', ctx.dv, idle='no'),
+             write_conf(ctx, 'noidle2', ctx.plain, tls='none', allow_plain_loopback='yes')]
+    for conf in confs:
+        rc, out, err = peek(conf, '-a', 1000000, '-W', 1)
+        eq(rc, 0, 'exit code (%s)' % error_of(out))
+        w = [o['waiting'] for o in out if 'waiting' in o]
+        eq(w, [-1], 'no fd to wait on: the caller polls')
+        check(any(o.get('maybe_new') is True for o in out), 'wait_done says: look')
 
 
 @test
