@@ -4,8 +4,9 @@
  * [sms] concurrency transfers; the easy handles and the multi handle (and
  * so the connection cache: HTTP keep-alive) live in priv and are reused
  * from batch to batch. Requests start no faster than [sms] rate per second
- * (a token bucket holding one token, so starts are evenly spaced and the
- * rate holds over any window; 0 = unlimited). Redirects are not followed;
+ * (a token bucket of at most two tokens, so starts are evenly spaced and
+ * the rate holds over any one-second window to within one request; 0 =
+ * unlimited). Redirects are not followed;
  * TLS is verified by libcurl (peer and host name) against [sms] ca_file or
  * the system store. One worker drives a channel at a time (outbox.h):
  * send() is not reentrant.
@@ -722,8 +723,12 @@ static long bucket_wait(struct sms_priv *p)
 	int64_t now = mono_ms();
 	p->tokens += (double)(now - p->last_refill) * p->rate / 1000.0;
 	p->last_refill = now;
-	if (p->tokens > 1)
-		p->tokens = 1;
+	/* Two tokens at most: a wake-up that comes late (the poll's
+	 * millisecond granularity, a busy machine) is made up by the next
+	 * start instead of being lost, yet a one-second window never sees
+	 * more than rate + 1 starts. */
+	if (p->tokens > 2)
+		p->tokens = 2;
 	if (p->tokens >= 1)
 		return 0;
 	return (long)ceil((1 - p->tokens) * 1000.0 / p->rate);
@@ -737,7 +742,9 @@ static struct xfer *free_xfer(struct sms_priv *p)
 	return NULL;
 }
 
-/* Start what may start now; returns how long to wait for the next token. */
+/* Start what may start now. Returns how long the loop may sleep: until
+ * the next token if one is missing, else up to a second (curl wakes the
+ * loop when a transfer needs it). */
 static long start_more(struct sms_priv *p, struct batch_state *b)
 {
 	while (b->next < b->n && b->down == NULL) {
@@ -760,10 +767,11 @@ static long start_more(struct sms_priv *p, struct batch_state *b)
 	return 1000;
 }
 
-static void collect_done(struct sms_priv *p, struct batch_state *b)
+/* Judge finished transfers and free their handles; returns how many. */
+static int collect_done(struct sms_priv *p, struct batch_state *b)
 {
 	CURLMsg *m;
-	int left;
+	int left, done = 0;
 	while ((m = curl_multi_info_read(p->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -783,7 +791,9 @@ static void collect_done(struct sms_priv *p, struct batch_state *b)
 		curl_multi_remove_handle(p->multi, x->h);
 		x->busy = false;
 		b->active--;
+		done++;
 	}
+	return done;
 }
 
 static void sms_send(struct channel *ch, struct notice *const *batch, size_t n,
@@ -795,18 +805,19 @@ static void sms_send(struct channel *ch, struct notice *const *batch, size_t n,
 		memset(&out[i], 0, sizeof(out[i]));
 	struct sigpipe_guard g;
 	sigpipe_block(&g);
-	while (b.next < b.n || b.active > 0) {
+	for (;;) {
 		long wait = start_more(p, &b);
-		if (b.down != NULL && b.next < b.n) {
+		if (b.down != NULL)
 			for (; b.next < b.n; b.next++)
 				delivery_set(&out[b.next], DLV_DOWN, 0, "not attempted: %s", b.down);
-		}
 		int running = 0;
 		curl_multi_perform(p->multi, &running);
-		collect_done(p, &b);
-		if (b.active == 0 && (b.next >= b.n || wait == 0))
-			continue;
-		curl_multi_poll(p->multi, NULL, 0, (int)(wait > 1000 ? 1000 : wait), NULL);
+		int done = collect_done(p, &b);
+		if (b.next >= b.n && b.active == 0)
+			break;
+		if (done > 0)
+			continue;      /* handles came free: start more first */
+		curl_multi_poll(p->multi, NULL, 0, (int)wait, NULL);
 	}
 	sigpipe_restore(&g);
 	if (b.down)

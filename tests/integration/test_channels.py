@@ -97,7 +97,9 @@ def chsend(c, conf, notices, args=(), timeout=60):
         f.write(conf)
     with open(npath, 'w') as f:
         json.dump(notices, f, ensure_ascii=False)
-    p = subprocess.run([CHSEND] + list(args) + [cpath, npath], stdout=subprocess.PIPE,
+    # EIMZA_WRAP="valgrind -q --log-file=/tmp/vg.%p" runs chsend under a tool
+    wrap = os.environ.get('EIMZA_WRAP', '').split()
+    p = subprocess.run(wrap + [CHSEND] + list(args) + [cpath, npath], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout)
     out, err = p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
     check(p.returncode in (0, 3), 'chsend exit %d: %s %s' % (p.returncode, out, err[-2000:]))
@@ -484,6 +486,30 @@ def sms_connection_refused_is_down(c):
     conf = sms_conf(url, 'auth = bearer\nsecret_file = %s\n' % c.secret['sms'])
     res, _ = chsend(c, conf, [sms(1), sms(2), sms(3)])
     eq(outcomes(res), ['down', 'down', 'down'], 'outcomes')
+
+
+@test
+def sms_https_verified_by_libcurl(c):
+    ctx = c.ca.server_context(*c.cert)
+    srv = start(c, SmsServer(tls_context=ctx))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1)])
+    eq(outcomes(res), ['sent'], 'trusted certificate')
+    stop(c, srv)
+    srv = start(c, SmsServer(tls_context=c.ca.server_context(*c.wrong)))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1), sms(2)])
+    eq(outcomes(res), ['down', 'down'], 'certificate for another host')
+    eq(srv.requests, [], 'no request reached the server')
+    stop(c, srv)
+    srv = start(c, SmsServer(tls_context=c.other_ca.server_context(*c.untrusted)))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1)])
+    eq(outcomes(res), ['down'], 'certificate from an unknown CA')
+    stop(c, srv)
 
 
 @test

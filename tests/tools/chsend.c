@@ -20,7 +20,6 @@
 #include "log.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +135,12 @@ int main(int argc, char **argv)
 		json_object_object_add(o, "open_error", json_object_new_string(err ? err : "channel is none"));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
+		free(err);
+		for (size_t i = 0; i < n; i++)
+			tnotice_free(ns[i]);
+		free(ns);
+		json_object_put(arr);
+		config_free(&c);
 		return 3;
 	}
 	if (batch == 0 || batch > n)
