@@ -496,8 +496,8 @@ static void priv_free(struct sms_priv *p)
 		if (p->x[i].h)
 			curl_easy_cleanup(p->x[i].h);
 		buf_free(&p->x[i].reply);
-		free(p->x[i].body);
-		free(p->x[i].url);
+		secure_free(p->x[i].body);
+		secure_free(p->x[i].url);
 	}
 	free(p->x);
 	if (p->multi)
@@ -567,8 +567,9 @@ static int prepare(struct sms_priv *p, struct xfer *x, const struct notice *n, s
 		free(err);
 		return -1;
 	}
-	free(x->body);
-	free(x->url);
+	/* bodies and GET URLs may carry {{secret}} */
+	secure_free(x->body);
+	secure_free(x->url);
 	x->body = x->url = NULL;
 	buf_reset(&x->reply);
 	x->errbuf[0] = '\0';

@@ -179,6 +179,10 @@ def smtp_starttls_auth_delivers_turkish_mail(c):
     eq(m.body().replace('\r\n', '\n'), TR_BODY, 'decoded body')
     for line in m.raw.split(b'\r\n'):
         check(len(line) <= 78, 'line too long: %r' % line)
+    head = m.raw.split(b'\r\n\r\n')[0].lower()
+    for name in (b'date', b'from', b'to', b'subject', b'message-id', b'mime-version'):
+        eq(head.count(b'\r\n' + name + b':') + head.startswith(name + b':'), 1,
+           'one %s header (libesmtp adds none)' % name.decode())
     m2 = msgs[1]
     eq(m2.headers.get_content_type(), 'multipart/alternative', 'alternative')
     eq(m2.body('html').replace('\r\n', '\n'), '<p>Sayın <b>Ayşe</b></p>\n', 'html part')

@@ -78,6 +78,55 @@ static json_object *result_json(const struct notice *n, const struct delivery *d
 	return r;
 }
 
+/* Send ns[] in batches, `repeat` times; counts outcomes, and returns the
+ * per-notice results (an empty array when quiet). */
+static json_object *send_all(struct channel *ch, struct notice **ns, size_t n, size_t batch,
+			     int repeat, bool quiet, size_t counts[4])
+{
+	struct delivery *out = xcalloc(n ? n : 1, sizeof(*out));
+	json_object *results = json_object_new_array();
+	for (int r = 0; r < repeat; r++) {
+		for (size_t i = 0; i < n; i += batch) {
+			size_t k = n - i < batch ? n - i : batch;
+			ch->ops->send(ch, ns + i, k, out + i);
+			for (size_t j = i; j < i + k; j++) {
+				counts[out[j].outcome]++;
+				if (!quiet)
+					json_object_array_add(results, result_json(ns[j], &out[j]));
+				delivery_clear(&out[j]);
+			}
+		}
+	}
+	free(out);
+	return results;
+}
+
+/* Send and print the summary object. */
+static void run(struct channel *ch, struct notice **ns, size_t n, size_t batch, int repeat,
+		bool quiet)
+{
+	if (batch == 0 || batch > n)
+		batch = n ? n : 1;
+	size_t counts[4] = { 0 };
+	int64_t t0 = mono_ms();
+	json_object *results = send_all(ch, ns, n, batch, repeat, quiet, counts);
+	int64_t elapsed = mono_ms() - t0;
+	json_object *o = json_object_new_object(), *cj = json_object_new_object();
+	for (int k = 0; k < 4; k++)
+		json_object_object_add(cj, dlv_outcome_name((enum dlv_outcome)k),
+				       json_object_new_int64((int64_t)counts[k]));
+	if (!quiet)
+		json_object_object_add(o, "results", results);
+	else
+		json_object_put(results);
+	json_object_object_add(o, "counts", cj);
+	json_object_object_add(o, "elapsed_ms", json_object_new_int64(elapsed));
+	json_object_object_add(o, "notices", json_object_new_int64((int64_t)(n * (size_t)repeat)));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
 static int load(const char *conf_path, const char *notices_path, struct config *c,
 		json_object **arr)
 {
@@ -130,56 +179,22 @@ int main(int argc, char **argv)
 			       : (n ? ns[0]->medium : MEDIUM_MAIL);
 	struct channel *ch = NULL;
 	char *err = NULL;
+	int rc = 3;
 	if (channel_create(&c, m, &ch, &err) < 0 || ch == NULL) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "open_error", json_object_new_string(err ? err : "channel is none"));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 		free(err);
-		for (size_t i = 0; i < n; i++)
-			tnotice_free(ns[i]);
-		free(ns);
-		json_object_put(arr);
-		config_free(&c);
-		return 3;
+	} else {
+		run(ch, ns, n, batch ? batch : n, repeat, quiet);
+		rc = 0;
 	}
-	if (batch == 0 || batch > n)
-		batch = n ? n : 1;
-	struct delivery *out = xcalloc(n ? n : 1, sizeof(*out));
-	json_object *results = json_object_new_array();
-	size_t counts[4] = { 0 };
-	int64_t t0 = mono_ms();
-	for (int r = 0; r < repeat; r++) {
-		for (size_t i = 0; i < n; i += batch) {
-			size_t k = n - i < batch ? n - i : batch;
-			ch->ops->send(ch, ns + i, k, out + i);
-			for (size_t j = i; j < i + k; j++) {
-				counts[out[j].outcome]++;
-				if (!quiet)
-					json_object_array_add(results, result_json(ns[j], &out[j]));
-				delivery_clear(&out[j]);
-			}
-		}
-	}
-	int64_t elapsed = mono_ms() - t0;
-	json_object *o = json_object_new_object(), *cj = json_object_new_object();
-	for (int k = 0; k < 4; k++)
-		json_object_object_add(cj, dlv_outcome_name((enum dlv_outcome)k), json_object_new_int64((int64_t)counts[k]));
-	if (!quiet)
-		json_object_object_add(o, "results", results);
-	else
-		json_object_put(results);
-	json_object_object_add(o, "counts", cj);
-	json_object_object_add(o, "elapsed_ms", json_object_new_int64(elapsed));
-	json_object_object_add(o, "notices", json_object_new_int64((int64_t)(n * (size_t)repeat)));
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
 	channel_destroy(ch);
 	for (size_t i = 0; i < n; i++)
 		tnotice_free(ns[i]);
 	free(ns);
-	free(out);
 	json_object_put(arr);
 	config_free(&c);
-	return 0;
+	return rc;
 }
