@@ -517,6 +517,14 @@ def sms_https_verified_by_libcurl(c):
 
 
 @test
+def sms_plain_http_refused_for_remote_host(c):
+    conf = sms_conf('http://sms.example.com/api', 'auth = bearer\nsecret_file = %s\n' % c.secret['sms'])
+    res, text = chsend(c, conf, [sms(1)])
+    check('loopback' in res.get('open_error', ''), repr(res))
+    no_secrets(text)
+
+
+@test
 def sms_too_long_is_permfail_without_request(c):
     srv = start(c, SmsServer())
     long = 'Çok uzun bir ileti. ' * 40
