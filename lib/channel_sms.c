@@ -58,7 +58,8 @@
  *       the dead letter brings it to an officer;
  *   429 -> TEMPFAIL, retry_after from Retry-After (seconds or HTTP date);
  *   5xx, 408 -> TEMPFAIL (503 honours Retry-After too);
- *   401, 403, 407 -> DOWN (our credentials: every notice would fail);
+ *   401, 402, 403, 407 -> DOWN (our credentials or our balance: every
+ *       notice would fail the same way until someone acts);
  *   3xx -> DOWN (redirects are not followed: [sms] url needs fixing);
  *   other 4xx, and a 2xx outside success_status -> PERMFAIL;
  *   timeout after connecting, connection reset, empty reply -> TEMPFAIL
@@ -688,8 +689,9 @@ static void judge_status(struct sms_priv *p, struct xfer *x, long code, struct d
 		delivery_set(d, DLV_TEMPFAIL, retry_after(x->h), "HTTP %ld: %s", code, ex);
 	else if (code >= 500 || code == 408)
 		delivery_set(d, DLV_TEMPFAIL, 0, "HTTP %ld: %s", code, ex);
-	else if (code == 401 || code == 403 || code == 407)
-		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: the provider refused our credentials: %s", code, ex);
+	else if (code == 401 || code == 402 || code == 403 || code == 407)
+		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: the provider refused our account "
+			     "(credentials, balance): %s", code, ex);
 	else if (code >= 300 && code < 400)
 		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: redirect not followed; check [sms] url", code);
 	else if (code >= 200 && code < 300)

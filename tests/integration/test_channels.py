@@ -192,6 +192,19 @@ def smtp_starttls_auth_delivers_turkish_mail(c):
 
 
 @test
+def smtp_parallel_sessions_on_one_channel(c):
+    # The outbox runs [smtp] sessions workers on one channel instance.
+    sink = start(c, SmtpSink(tls=c.cert, require_tls=True, auth=('eimza', SMTP_PASSWORD)))
+    ns = [mail(i) for i in range(40)]
+    res, _ = chsend(c, smtp_conf(c, sink.port), ns, ['-t', '4', '-b', '5'])
+    eq(res['counts']['sent'], 40, 'all sent')
+    msgs = sink.wait_for(40)
+    eq(sorted(m.rcpt_tos[0] for m in msgs), sorted(n['to'] for n in ns), 'each once')
+    check(len({m.peer for m in msgs}) >= 4, 'several sessions')
+    stop(c, sink)
+
+
+@test
 def smtp_certificate_for_wrong_host_is_down(c):
     sink = start(c, SmtpSink(tls=c.wrong, auth=('eimza', SMTP_PASSWORD)))
     res, text = chsend(c, smtp_conf(c, sink.port), [mail(1), mail(2)])
