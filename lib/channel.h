@@ -7,7 +7,12 @@
  *
  * Threads: each channel instance is driven by one outbox worker thread at
  * a time; send() blocks until every notice of the batch has an outcome.
- * A channel must not touch the store or any other shared state.
+ * A channel must not touch the store or any other shared state. The SMTP
+ * and file channels also allow several threads in send() at once on one
+ * instance (one SMTP session each: [smtp] sessions); the SMS channel does
+ * not (its one worker drives [sms] concurrency transfers itself).
+ * send() blocks SIGPIPE in its own thread while it runs and discards one
+ * its writes raised, so the process need not ignore SIGPIPE for it.
  *
  * Outcomes (graded, as a mail queue grades them):
  *   DLV_SENT      accepted; provider_id may be filled
@@ -41,8 +46,11 @@ struct channel;
 
 struct channel_ops {
 	const char *name;
-	/* Read secrets, prepare handles. No network traffic here. */
+	/* Read secrets, prepare handles. No network traffic here. On failure
+	 * nothing is left allocated (ch->priv stays NULL). */
 	int (*open)(struct channel *ch, char **err);
+	/* Fills out[i] for every batch[i]. out[] must hold no strings on
+	 * entry (zeroed, or delivery_clear()ed after the previous use). */
 	void (*send)(struct channel *ch, struct notice *const *batch, size_t n,
 		     struct delivery *out);
 	void (*close)(struct channel *ch);
@@ -60,7 +68,8 @@ extern const struct channel_ops channel_sms_ops;
 extern const struct channel_ops channel_file_ops;
 
 /* Make a channel of the configured kind for a medium (mail: [smtp] channel,
- * sms: [sms] channel), or NULL for "none". open() is called. */
+ * sms: [sms] channel), or NULL for "none" (returning 0). open() is called;
+ * -1 with *err if it fails or the kind cannot carry the medium. */
 int channel_create(const struct config *c, enum medium m, struct channel **out, char **err);
 void channel_destroy(struct channel *ch);
 

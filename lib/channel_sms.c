@@ -3,9 +3,11 @@
  * interface. A batch goes out concurrently through one CURLM with up to
  * [sms] concurrency transfers; the easy handles and the multi handle (and
  * so the connection cache: HTTP keep-alive) live in priv and are reused
- * from batch to batch. Requests start no faster than [sms] rate per second
- * (a token bucket holding one token, so starts are evenly spaced and the
- * rate holds over any window; 0 = unlimited). Redirects are not followed;
+ * from batch to batch (https, or plain http towards a loopback host only).
+ * Requests start no faster than [sms] rate per second
+ * (a token bucket of at most two tokens, so starts are evenly spaced and
+ * the rate holds over any one-second window to within one request; 0 =
+ * unlimited). Redirects are not followed;
  * TLS is verified by libcurl (peer and host name) against [sms] ca_file or
  * the system store. One worker drives a channel at a time (outbox.h):
  * send() is not reentrant.
@@ -56,7 +58,8 @@
  *       the dead letter brings it to an officer;
  *   429 -> TEMPFAIL, retry_after from Retry-After (seconds or HTTP date);
  *   5xx, 408 -> TEMPFAIL (503 honours Retry-After too);
- *   401, 403, 407 -> DOWN (our credentials: every notice would fail);
+ *   401, 402, 403, 407 -> DOWN (our credentials or our balance: every
+ *       notice would fail the same way until someone acts);
  *   3xx -> DOWN (redirects are not followed: [sms] url needs fixing);
  *   other 4xx, and a 2xx outside success_status -> PERMFAIL;
  *   timeout after connecting, connection reset, empty reply -> TEMPFAIL
@@ -341,6 +344,29 @@ static int parse_fields(struct sms_priv *p, const struct conf_sms *s, char **err
 	return 0;
 }
 
+/* https anywhere; plain http only to this machine (tests, a local relay):
+ * the credentials and the texts would otherwise cross the network in
+ * clear. */
+static int check_url(const char *url, char **err)
+{
+	if (str_startswith(url, "https://"))
+		return 0;
+	if (!str_startswith(url, "http://"))
+		return seterr(err, "[sms] url: an https:// URL is required");
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool loop = false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		loop = str_ieq(host, "localhost") || str_startswith(host, "127.") || str_ieq(host, "[::1]");
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (!loop)
+		return seterr(err, "[sms] url: plain http is allowed only towards a loopback host; "
+			      "use https://");
+	return 0;
+}
+
 static void priv_free(struct sms_priv *p);
 static int open_handles(struct sms_priv *p, const struct conf_sms *s, enum sms_auth auth,
 			char **err);
@@ -351,8 +377,10 @@ static int sms_open(struct channel *ch, char **err)
 	const struct sms_profile *prof = find_profile(s->profile);
 	if (prof == NULL)
 		return seterr(err, "[sms] profile: '%s' is unknown (json, twilio, iletimerkezi)", s->profile);
-	if (str_empty(s->url) || !(str_startswith(s->url, "https://") || str_startswith(s->url, "http://")))
-		return seterr(err, "[sms] url: an http(s) URL is required");
+	if (str_empty(s->url))
+		return seterr(err, "[sms] url is required");
+	if (check_url(s->url, err) < 0)
+		return -1;
 	/* Reference-counted; thread-safe in libcurl >= 7.84. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return seterr(err, "sms: libcurl initialisation failed");
@@ -495,8 +523,8 @@ static void priv_free(struct sms_priv *p)
 		if (p->x[i].h)
 			curl_easy_cleanup(p->x[i].h);
 		buf_free(&p->x[i].reply);
-		free(p->x[i].body);
-		free(p->x[i].url);
+		secure_free(p->x[i].body);
+		secure_free(p->x[i].url);
 	}
 	free(p->x);
 	if (p->multi)
@@ -566,8 +594,9 @@ static int prepare(struct sms_priv *p, struct xfer *x, const struct notice *n, s
 		free(err);
 		return -1;
 	}
-	free(x->body);
-	free(x->url);
+	/* bodies and GET URLs may carry {{secret}} */
+	secure_free(x->body);
+	secure_free(x->url);
 	x->body = x->url = NULL;
 	buf_reset(&x->reply);
 	x->errbuf[0] = '\0';
@@ -660,8 +689,9 @@ static void judge_status(struct sms_priv *p, struct xfer *x, long code, struct d
 		delivery_set(d, DLV_TEMPFAIL, retry_after(x->h), "HTTP %ld: %s", code, ex);
 	else if (code >= 500 || code == 408)
 		delivery_set(d, DLV_TEMPFAIL, 0, "HTTP %ld: %s", code, ex);
-	else if (code == 401 || code == 403 || code == 407)
-		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: the provider refused our credentials: %s", code, ex);
+	else if (code == 401 || code == 402 || code == 403 || code == 407)
+		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: the provider refused our account "
+			     "(credentials, balance): %s", code, ex);
 	else if (code >= 300 && code < 400)
 		delivery_set(d, DLV_DOWN, 0, "HTTP %ld: redirect not followed; check [sms] url", code);
 	else if (code >= 200 && code < 300)
@@ -722,8 +752,12 @@ static long bucket_wait(struct sms_priv *p)
 	int64_t now = mono_ms();
 	p->tokens += (double)(now - p->last_refill) * p->rate / 1000.0;
 	p->last_refill = now;
-	if (p->tokens > 1)
-		p->tokens = 1;
+	/* Two tokens at most: a wake-up that comes late (the poll's
+	 * millisecond granularity, a busy machine) is made up by the next
+	 * start instead of being lost, yet a one-second window never sees
+	 * more than rate + 1 starts. */
+	if (p->tokens > 2)
+		p->tokens = 2;
 	if (p->tokens >= 1)
 		return 0;
 	return (long)ceil((1 - p->tokens) * 1000.0 / p->rate);
@@ -737,7 +771,9 @@ static struct xfer *free_xfer(struct sms_priv *p)
 	return NULL;
 }
 
-/* Start what may start now; returns how long to wait for the next token. */
+/* Start what may start now. Returns how long the loop may sleep: until
+ * the next token if one is missing, else up to a second (curl wakes the
+ * loop when a transfer needs it). */
 static long start_more(struct sms_priv *p, struct batch_state *b)
 {
 	while (b->next < b->n && b->down == NULL) {
@@ -760,10 +796,11 @@ static long start_more(struct sms_priv *p, struct batch_state *b)
 	return 1000;
 }
 
-static void collect_done(struct sms_priv *p, struct batch_state *b)
+/* Judge finished transfers and free their handles; returns how many. */
+static int collect_done(struct sms_priv *p, struct batch_state *b)
 {
 	CURLMsg *m;
-	int left;
+	int left, done = 0;
 	while ((m = curl_multi_info_read(p->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -783,7 +820,9 @@ static void collect_done(struct sms_priv *p, struct batch_state *b)
 		curl_multi_remove_handle(p->multi, x->h);
 		x->busy = false;
 		b->active--;
+		done++;
 	}
+	return done;
 }
 
 static void sms_send(struct channel *ch, struct notice *const *batch, size_t n,
@@ -795,18 +834,19 @@ static void sms_send(struct channel *ch, struct notice *const *batch, size_t n,
 		memset(&out[i], 0, sizeof(out[i]));
 	struct sigpipe_guard g;
 	sigpipe_block(&g);
-	while (b.next < b.n || b.active > 0) {
+	for (;;) {
 		long wait = start_more(p, &b);
-		if (b.down != NULL && b.next < b.n) {
+		if (b.down != NULL)
 			for (; b.next < b.n; b.next++)
 				delivery_set(&out[b.next], DLV_DOWN, 0, "not attempted: %s", b.down);
-		}
 		int running = 0;
 		curl_multi_perform(p->multi, &running);
-		collect_done(p, &b);
-		if (b.active == 0 && (b.next >= b.n || wait == 0))
-			continue;
-		curl_multi_poll(p->multi, NULL, 0, (int)(wait > 1000 ? 1000 : wait), NULL);
+		int done = collect_done(p, &b);
+		if (b.next >= b.n && b.active == 0)
+			break;
+		if (done > 0)
+			continue;      /* handles came free: start more first */
+		curl_multi_poll(p->multi, NULL, 0, (int)wait, NULL);
 	}
 	sigpipe_restore(&g);
 	if (b.down)

@@ -412,18 +412,20 @@ static void add_messages(smtp_session_t s, const struct smtp_priv *p, struct smt
 	}
 }
 
-/* "... queued as 4F2A1C" (Postfix), "... id=1tX-00" (Exim). */
+/* "... queued as 4F2A1C" (Postfix), "... id=1tX-00" (Exim): the marker
+ * must start a word. */
 static char *queue_id(const char *text)
 {
 	static const char *const marks[] = { "queued as ", "id=" };
 	for (size_t i = 0; text && i < ARRAY_LEN(marks); i++) {
-		const char *p = strcasestr(text, marks[i]);
-		if (p == NULL)
-			continue;
-		p += strlen(marks[i]);
-		size_t n = strcspn(p, " \t\r\n;,)>]");
-		if (n > 0 && n < 128)
-			return xstrndup(p, n);
+		for (const char *p = text; (p = strcasestr(p, marks[i])) != NULL; p++) {
+			if (p > text && p[-1] != ' ' && p[-1] != '(' && p[-1] != '[')
+				continue;
+			const char *v = p + strlen(marks[i]);
+			size_t n = strcspn(v, " \t\r\n;,)>]");
+			if (n > 0 && n < 128)
+				return xstrndup(v, n);
+		}
 	}
 	return NULL;
 }

@@ -77,6 +77,7 @@ struct imap_src {
 	bool idling;
 	int wake_fd;             /* eventfd, see "Waiting" above */
 	bool has_idle, has_move, has_uidplus;
+	bool preauth;            /* the greeting was PREAUTH */
 	struct fetch_ctx *fc;    /* the FETCH in progress, if any */
 	char *folder, *other;    /* [source] folder / other_folder in mUTF-7 */
 	struct listed *list;     /* listing; [list_pos, list_n) not handed out */
@@ -335,6 +336,12 @@ static int dial(struct source *s, char **err)
 		free(what);
 		return -1;
 	}
+	p->preauth = r == MAILIMAP_NO_ERROR_AUTHENTICATED;
+	/* PREAUTH leaves no room for STARTTLS: a man in the middle's way to
+	 * keep the session in plain text. */
+	if (c->tls == TLS_STARTTLS && p->preauth)
+		return seterr(err, "imap: %s:%d greets with PREAUTH, so STARTTLS is impossible: "
+			      "refused", c->host, c->port);
 	if (c->tls == TLS_STARTTLS && do_starttls(s, err) < 0)
 		return -1;
 	if (c->tls != TLS_NONE && verify_peer(s, err) < 0)
@@ -346,6 +353,8 @@ static int login(struct source *s, char **err)
 {
 	const struct conf_imap *c = &s->conf->imap;
 	char *pass = NULL, *e = NULL;
+	if (ip(s)->preauth)
+		return 0;        /* already authenticated by the server (over TLS) */
 	if (secret_read(c->password_file, &pass, &e) < 0) {
 		seterr(err, "imap: password: %s", e);
 		free(e);
@@ -475,8 +484,9 @@ static bool on_body(int type, struct mailimap_msg_att_body_section *sec,
 	(void)sec;
 	if (fc == NULL || !fc->want_body)
 		return true;
-	if (fc->body.len + len > fc->limit) {
-		fc->body_cut = true;
+	if (fc->body_cut || fc->body.len + len > fc->limit) {
+		fc->body_cut = true;     /* keep reading, stop keeping */
+		buf_free(&fc->body);
 		return true;
 	}
 	buf_add(&fc->body, bytes, len);
@@ -668,8 +678,10 @@ static struct mailimap_set *uid_set(const struct raw_msg *v, size_t n)
 			i++;
 			continue;
 		}
+		/* Neighbours in the listing make a range even across a UID gap:
+		 * no message can have a UID in the gap (UIDs only grow). */
 		size_t j = i;
-		while (j + 1 < n && !v[j + 1].oversize && v[j + 1].uid == v[j].uid + 1)
+		while (j + 1 < n && !v[j + 1].oversize)
 			j++;
 		mailimap_set_add_interval(set, v[i].uid, v[j].uid);
 		i = j + 1;
@@ -758,7 +770,7 @@ static int imap_fetch(struct source *s, uint32_t after, size_t max,
 	*n = 0;
 	if (p->imap == NULL || p->idling)
 		return seterr(err, "imap: fetch: %s", p->imap ? "still in IDLE" : "not connected");
-	if (max == 0)
+	if (max == 0 || after == UINT32_MAX)
 		return 0;
 	if (fast_path_ok(p, after, max))
 		return fetch_new(s, after, max, out, n, err);
@@ -776,7 +788,8 @@ static int imap_fetch(struct source *s, uint32_t after, size_t max,
 		v[i] = (struct raw_msg){ .uid = l->uid, .size = l->size, .arrival = l->arrival,
 					 .oversize = l->size > limit };
 	}
-	p->list_pos += take;
+	/* list_pos stays: the caller's `after` says what it has taken (a
+	 * caller asking again with the same `after` gets the same batch). */
 	struct fetch_ctx fc = { .after = after, .limit = limit };
 	struct mailimap_set *set = uid_set(v, take);
 	int rc = clist_count(set->set_list) ? run_fetch(s, set, FETCH_BODY, &fc, err) : 0;

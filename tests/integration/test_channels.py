@@ -97,7 +97,9 @@ def chsend(c, conf, notices, args=(), timeout=60):
         f.write(conf)
     with open(npath, 'w') as f:
         json.dump(notices, f, ensure_ascii=False)
-    p = subprocess.run([CHSEND] + list(args) + [cpath, npath], stdout=subprocess.PIPE,
+    # EIMZA_WRAP="valgrind -q --log-file=/tmp/vg.%p" runs chsend under a tool
+    wrap = os.environ.get('EIMZA_WRAP', '').split()
+    p = subprocess.run(wrap + [CHSEND] + list(args) + [cpath, npath], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout)
     out, err = p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
     check(p.returncode in (0, 3), 'chsend exit %d: %s %s' % (p.returncode, out, err[-2000:]))
@@ -177,11 +179,28 @@ def smtp_starttls_auth_delivers_turkish_mail(c):
     eq(m.body().replace('\r\n', '\n'), TR_BODY, 'decoded body')
     for line in m.raw.split(b'\r\n'):
         check(len(line) <= 78, 'line too long: %r' % line)
+    head = m.raw.split(b'\r\n\r\n')[0].lower()
+    for name in (b'date', b'from', b'to', b'subject', b'message-id', b'mime-version'):
+        eq(head.count(b'\r\n' + name + b':') + head.startswith(name + b':'), 1,
+           'one %s header (libesmtp adds none)' % name.decode())
     m2 = msgs[1]
     eq(m2.headers.get_content_type(), 'multipart/alternative', 'alternative')
     eq(m2.body('html').replace('\r\n', '\n'), '<p>Sayın <b>Ayşe</b></p>\n', 'html part')
     eq(m2.body().replace('\r\n', '\n'), TR_BODY, 'text part')
     eq(str(m2.headers['Message-ID']), '<n0002@eimzad.example.edu.tr>', 'made-up Message-ID')
+    stop(c, sink)
+
+
+@test
+def smtp_parallel_sessions_on_one_channel(c):
+    # The outbox runs [smtp] sessions workers on one channel instance.
+    sink = start(c, SmtpSink(tls=c.cert, require_tls=True, auth=('eimza', SMTP_PASSWORD)))
+    ns = [mail(i) for i in range(40)]
+    res, _ = chsend(c, smtp_conf(c, sink.port), ns, ['-t', '4', '-b', '5'])
+    eq(res['counts']['sent'], 40, 'all sent')
+    msgs = sink.wait_for(40)
+    eq(sorted(m.rcpt_tos[0] for m in msgs), sorted(n['to'] for n in ns), 'each once')
+    check(len({m.peer for m in msgs}) >= 4, 'several sessions')
     stop(c, sink)
 
 
@@ -484,6 +503,38 @@ def sms_connection_refused_is_down(c):
     conf = sms_conf(url, 'auth = bearer\nsecret_file = %s\n' % c.secret['sms'])
     res, _ = chsend(c, conf, [sms(1), sms(2), sms(3)])
     eq(outcomes(res), ['down', 'down', 'down'], 'outcomes')
+
+
+@test
+def sms_https_verified_by_libcurl(c):
+    ctx = c.ca.server_context(*c.cert)
+    srv = start(c, SmsServer(tls_context=ctx))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1)])
+    eq(outcomes(res), ['sent'], 'trusted certificate')
+    stop(c, srv)
+    srv = start(c, SmsServer(tls_context=c.ca.server_context(*c.wrong)))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1), sms(2)])
+    eq(outcomes(res), ['down', 'down'], 'certificate for another host')
+    eq(srv.requests, [], 'no request reached the server')
+    stop(c, srv)
+    srv = start(c, SmsServer(tls_context=c.other_ca.server_context(*c.untrusted)))
+    conf = json_profile(c, srv, 'ca_file = %s\n' % c.ca.ca_file).replace(
+        srv.url('/v1/sms'), srv.url('/v1/sms', host='localhost'))
+    res, _ = chsend(c, conf, [sms(1)])
+    eq(outcomes(res), ['down'], 'certificate from an unknown CA')
+    stop(c, srv)
+
+
+@test
+def sms_plain_http_refused_for_remote_host(c):
+    conf = sms_conf('http://sms.example.com/api', 'auth = bearer\nsecret_file = %s\n' % c.secret['sms'])
+    res, text = chsend(c, conf, [sms(1)])
+    check('loopback' in res.get('open_error', ''), repr(res))
+    no_secrets(text)
 
 
 @test

@@ -1,8 +1,8 @@
 """The IMAP source (lib/source_imap.c) against a real Dovecot, through
 tests/tools/srcpeek. Two throwaway servers: `dv` with TLS (implicit and
 STARTTLS, certificates from a test CA), and `plain` without TLS at all and
-without MOVE in its capabilities (for the refusal of a STARTTLS-less server,
-plain IMAP on loopback, and the COPY + EXPUNGE fallback)."""
+without MOVE and IDLE in its capabilities (for the refusal of a STARTTLS-less server,
+plain IMAP on loopback, the COPY + EXPUNGE fallback, polling without IDLE)."""
 import json
 import os
 import select
@@ -62,9 +62,9 @@ def error_of(out):
 
 def setup():
     ctx = Ctx()
-    users = {'kamu': PASSWORD, 'bulk': PASSWORD, 'wrong': PASSWORD}
+    users = {'kamu': PASSWORD, 'bulk': PASSWORD, 'empty': PASSWORD, 'early': PASSWORD}
     ctx.dv = Dovecot(users=users)
-    ctx.plain = Dovecot(users=users, ssl=False, drop_caps=['MOVE'])
+    ctx.plain = Dovecot(users=users, ssl=False, drop_caps=['MOVE', 'IDLE'])
     ctx.dir = ctx.dv.dir
     ctx.pwfile = os.path.join(ctx.dir, 'imap.pw')
     with open(ctx.pwfile, 'w') as f:
@@ -196,9 +196,11 @@ def fetch_in_ranges(ctx):
     want = ctx.dv.uids('bulk')
     eq(len(want), 1000, 'appended')
     conf = write_conf(ctx, 'bulk', ctx.dv, user='bulk')
-    rc, out, err = peek(conf, '-b', 100)
+    rc, out, err = peek(conf, '-b', 100, '-R')
     eq(rc, 0, 'exit code (%s)' % error_of(out))
     eq([x['uid'] for x in msgs_of(out)], want, 'every UID once, in order')
+    same = [o['same'] for o in out if 'same' in o]
+    check(len(same) == 11 and all(same), 'the same `after` again gives the same batch')
     rc, out, err = peek(conf, '-b', 100, '-a', want[499], '-n', 250)
     eq([x['uid'] for x in msgs_of(out)], want[500:750], 'from the middle, bounded')
 
@@ -214,6 +216,14 @@ def after_filters_the_n_star_trap(ctx):
     eq(msgs_of(out), [], 'nothing far above it either')
     rc, out, err = peek(conf, '-a', last - 1)
     eq([x['uid'] for x in msgs_of(out)], [last], 'just the last one')
+
+
+@test
+def empty_mailbox(ctx):
+    rc, out, err = peek(write_conf(ctx, 'empty', ctx.dv, user='empty'))
+    eq(rc, 0, 'exit code (%s)' % error_of(out))
+    eq(msgs_of(out), [], 'nothing')
+    eq(out[0]['uidnext'], 1, 'uidnext')
 
 
 def start_waiting(conf, *args):
@@ -266,6 +276,45 @@ def idle_wakes_on_append(ctx):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@test
+def mail_announced_before_idle_wakes_at_once(ctx):
+    # Mail that arrives while the client is busy is announced in the answer
+    # to its next command (here a STORE); IDLE will not announce it again.
+    first = ctx.dv.append('early', msg(1))
+    conf = write_conf(ctx, 'early', ctx.dv, user='early')
+    p = start_waiting(conf, '-S', 1, '-W', 3)
+    try:
+        read_until(p, 'sleeping')
+        uid = ctx.dv.append('early', msg(2, 'while busy'))
+        o, _ = read_until(p, 'remarked')
+        eq(o['remarked'], first, 'remarked the first message')
+        seen = []
+        while True:
+            o = read_json_line(p, 10)
+            seen.append(o)
+            if 'timeout' in o or 'uid' in o or 'error' in o:
+                break
+        check('timeout' not in o, 'woke without a new IDLE notification: %r' % seen)
+        eq(o.get('uid'), uid, 'and fetched the message: %r' % seen)
+        eq(p.wait(timeout=10), 0, 'exit code')
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@test
+def no_idle_means_polling(ctx):
+    confs = [write_conf(ctx, 'noidle1', ctx.dv, idle='no'),
+             write_conf(ctx, 'noidle2', ctx.plain, tls='none', allow_plain_loopback='yes')]
+    for conf in confs:
+        rc, out, err = peek(conf, '-a', 1000000, '-W', 1)
+        eq(rc, 0, 'exit code (%s)' % error_of(out))
+        w = [o['waiting'] for o in out if 'waiting' in o]
+        eq(w, [-1], 'no fd to wait on: the caller polls')
+        check(any(o.get('maybe_new') is True for o in out), 'wait_done says: look')
 
 
 @test

@@ -50,7 +50,8 @@ Speed-related settings (documented because tests depend on them):
 
 Every wait is bounded; stop() is idempotent, kills the whole process group
 if SIGTERM is not enough, and removes the temp folder (keep it with
-EIMZA_KEEP_TMP=1).
+EIMZA_KEEP_TMP=1). The master also gets SIGTERM if the test process dies
+without running atexit (PR_SET_PDEATHSIG), e.g. when the runner kills it.
 """
 import atexit
 import imaplib
@@ -76,6 +77,17 @@ DEFAULT_CAPS = ('IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISP
                 'CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS '
                 'BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE '
                 'LITERAL+ NOTIFY SPECIAL-USE')
+
+
+def _die_with_parent():
+    """In the child before exec: get SIGTERM when the test process dies, so
+    a test killed by a timeout (no atexit) leaves no Dovecot behind."""
+    try:
+        import ctypes
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
 
 
 def free_port():
@@ -228,7 +240,7 @@ mailbox_idle_check_interval = 1 secs
         logf = open(os.path.join(self.dir, 'master.out'), 'ab')
         self.proc = subprocess.Popen([DOVECOT, '-F', '-c', self.conf], stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         logf.close()
         end = time.monotonic() + timeout
         while True:

@@ -40,11 +40,12 @@ left decides the reply:
   'close'                    close the connection without replying
 clear() removes the rules.
 
-Ceiling (measured on the 2-core development machine with bench/channels.py,
-a keep-alive libcurl client with 8 connections, tiny JSON replies): about
-3,000 requests/s; a single Python http.client connection gets about
-1,900/s. A figure above a few thousand per second measures this server,
-not the client.
+Ceiling (bench/channels.py on the shared 2-core development machine, load
+3 to 5, tiny JSON replies): 2,900 to 5,100 requests/s to a keep-alive
+libcurl client with 8 connections (which itself spends ~50 us of CPU a
+request); 1,500 to 4,700/s to Python http.client clients (1 or 8
+keep-alive connections, in another process). A figure of a few thousand
+per second measures this server, not the client.
 """
 import email.utils
 import json

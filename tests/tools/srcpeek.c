@@ -17,6 +17,11 @@
  * the messages: ours_us is the wall time from the fd turning readable to
  * the messages being in memory, cpu_us this process's CPU time for it.
  * -W: -w, but on a timeout print {"timeout":true} instead of failing.
+ * -R: fetch every batch twice with the same `after` and print
+ * {"same":true} if both calls returned the same UIDs (false otherwise).
+ * -S SECONDS: after fetching, print {"sleeping":S}, sleep, then mark the
+ * last fetched message handled again (a STORE whose answer carries news
+ * of mail that came meanwhile), print {"remarked":UID}; then -w as usual.
  * -k SECONDS: when the wait fails (server gone), print the error, then
  * disconnect and try to connect again every 100 ms for up to SECONDS; once
  * back, print {"reconnected":true,"uidvalidity":..} and fetch again.
@@ -45,6 +50,9 @@ struct opts {
 	int wait_secs;
 	bool wait_soft;
 	int reconnect_secs;
+	bool repeat;
+	int sleep_secs;
+	uint32_t last_uid;       /* the last message fetched */
 };
 
 static void emit(json_object *o)
@@ -96,6 +104,46 @@ static int mark_batch(struct source *s, struct raw_msg *v, size_t n, int how)
 	return 0;
 }
 
+/* The same fetch again must give the same UIDs. */
+static int repeat_check(struct source *s, struct opts *o, size_t want,
+			const struct raw_msg *v, size_t n)
+{
+	struct raw_msg *w;
+	size_t m;
+	char *err = NULL;
+	if (s->ops->fetch(s, o->after, want, &w, &m, &err) < 0) {
+		fail("fetch again", err);
+		return -1;
+	}
+	bool same = m == n;
+	for (size_t i = 0; same && i < n; i++)
+		same = v[i].uid == w[i].uid && v[i].len == w[i].len;
+	raw_msgs_free(w, m);
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "same", json_object_new_boolean(same));
+	emit(j);
+	return 0;
+}
+
+/* Sleep, then STORE \Seen on the last message again. */
+static int sleep_and_remark(struct source *s, struct opts *o)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "sleeping", json_object_new_int(o->sleep_secs));
+	emit(j);
+	struct timespec ts = { o->sleep_secs, 0 };
+	nanosleep(&ts, NULL);
+	struct raw_msg m = { .uid = o->last_uid };
+	const struct raw_msg *pm = &m;
+	char *err = NULL;
+	if (s->ops->mark_many(s, &pm, 1, MARK_HANDLED, &err) < 0)
+		return fail("mark again", err);
+	j = json_object_new_object();
+	json_object_object_add(j, "remarked", json_object_new_int64(o->last_uid));
+	emit(j);
+	return 0;
+}
+
 /* Fetch and print until empty or max; *after advances. */
 static int drain(struct source *s, struct opts *o, size_t *printed)
 {
@@ -110,6 +158,12 @@ static int drain(struct source *s, struct opts *o, size_t *printed)
 		char *err = NULL;
 		if (s->ops->fetch(s, o->after, want, &v, &n, &err) < 0)
 			return fail("fetch", err);
+		if (o->repeat && repeat_check(s, o, want, v, n) < 0) {
+			raw_msgs_free(v, n);
+			return 1;
+		}
+		if (n)
+			o->last_uid = v[n - 1].uid;
 		for (size_t i = 0; i < n; i++) {
 			print_msg(&v[i]);
 			if (v[i].uid > o->after)
@@ -212,7 +266,7 @@ static int load_conf(const char *path, struct config *c)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	int ch;
-	while ((ch = getopt(argc, argv, "c:a:b:n:m:w:W:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:a:b:n:m:w:W:k:RS:")) != -1) {
 		switch (ch) {
 		case 'c': o->conf = optarg; break;
 		case 'a': o->after = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -222,6 +276,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'w': o->wait_secs = atoi(optarg); break;
 		case 'W': o->wait_secs = atoi(optarg); o->wait_soft = true; break;
 		case 'k': o->reconnect_secs = atoi(optarg); break;
+		case 'R': o->repeat = true; break;
+		case 'S': o->sleep_secs = atoi(optarg); break;
 		default: return -1;
 		}
 	}
@@ -234,7 +290,7 @@ int main(int argc, char **argv)
 	struct config c;
 	if (parse_args(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: srcpeek -c conf [-a after] [-b batch] [-n max] "
-			"[-m handled|other] [-w|-W secs] [-k secs]\n");
+			"[-m handled|other] [-R] [-S secs] [-w|-W secs] [-k secs]\n");
 		return 2;
 	}
 	log_init("srcpeek", getenv("SRCPEEK_DEBUG") != NULL);
@@ -256,6 +312,8 @@ int main(int argc, char **argv)
 	emit(j);
 	size_t printed = 0;
 	rc = drain(s, &o, &printed);
+	if (rc == 0 && o.sleep_secs > 0 && o.last_uid > 0)
+		rc = sleep_and_remark(s, &o);
 	if (rc == 0 && o.wait_secs > 0)
 		rc = wait_once(s, &o);
 	if (rc != 0 && o.reconnect_secs > 0)
