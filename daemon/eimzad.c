@@ -258,16 +258,30 @@ static void handle_signal(struct daemon *d)
 	}
 }
 
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/* Block the signals the loop reads from a signalfd. This must happen
+ * before any thread starts (the outbox's workers inherit the mask), or
+ * the kernel may deliver SIGTERM to a worker and end the process. */
+static void block_signals(void)
+{
+	sigset_t set;
+	handled_signals(&set);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+}
+
 static int setup_signals(struct daemon *d)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	signal(SIGPIPE, SIG_IGN);
+	handled_signals(&set);
 	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return d->sig_fd < 0 ? -1 : 0;
 }
@@ -465,6 +479,7 @@ int main(int argc, char **argv)
 		ez_close(&d.ez);
 		return EX_USAGE;
 	}
+	block_signals();
 	int rc = start(&d);
 	if (rc != EX_OK) {
 		ez_close(&d.ez);

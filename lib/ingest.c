@@ -47,12 +47,20 @@ static void count_kinds(struct txn *t, const uint64_t *kinds)
 		st = json_object_new_object();
 		jset_int(st, "version", 1);
 	}
+	json_object *counts = jget(st, "kinds");
+	if (counts == NULL || !json_object_is_type(counts, json_type_object)) {
+		counts = json_object_new_object();
+		jset(st, "kinds", counts);
+	}
+	/* Kind names hold dots ("kamusm.info"): members, not paths. */
 	for (int k = 0; k < MK__COUNT; k++) {
 		if (kinds[k] == 0)
 			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "kinds.%s", msg_kind_name((enum msg_kind)k));
-		jset_int(st, path, jget_int(st, path) + (int64_t)kinds[k]);
+		const char *name = msg_kind_name((enum msg_kind)k);
+		json_object *cur = NULL;
+		json_object_object_get_ex(counts, name, &cur);
+		json_object_object_add(counts, name,
+				       json_object_new_int64(json_object_get_int64(cur) + (int64_t)kinds[k]));
 	}
 	txn_put(t, "meta", "stats", st);
 }

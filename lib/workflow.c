@@ -287,9 +287,27 @@ static void kamusm_expiry(struct wf *wf, struct txn *t, const struct event *ev, 
 		  ev->applicant.email ? ev->applicant.email : "?", day[0] ? day : "no date");
 }
 
+/* The first refused link of a KAMUSM mail, or NULL. A mail that points
+ * anywhere but the allow-listed hosts is not believed, whoever sent it:
+ * the applicant must never be sent after a phishing link. */
+static const char *refused_link(const struct event *ev)
+{
+	for (size_t i = 0; ev->problems && ev->problems[i]; i++)
+		if (str_startswith(ev->problems[i], "link refused"))
+			return ev->problems[i];
+	return NULL;
+}
+
 static void handle_kamusm(struct wf *wf, struct txn *t, const struct event *ev, time_t now,
 			  json_object *report)
 {
+	const char *bad = refused_link(ev);
+	if (bad && ev->kind != MK_KAMUSM_EXPIRY) {
+		log_warnx("workflow: %s mail for %s not applied: %s", msg_kind_name(ev->kind),
+			  ev->applicant.email ? ev->applicant.email : "?", bad);
+		wf_report(report, NULL, false, NULL, NULL, "not applied: %s", bad);
+		return;
+	}
 	struct wf_origin o = { .actor = ev->forwarded_by ? ev->forwarded_by : "kamusm",
 			       .source = ev->message_id };
 	struct app_entry *e = apps_find_open_by_email(wf->apps, ev->applicant.email);
