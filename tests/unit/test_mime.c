@@ -381,6 +381,13 @@ static const struct fwd_case fwd_cases[] = {
 	  "Subject: Access (synthetic)\nTo: <basvuran@ornek.edu.tr>\n\n" ORIG_BODY "\n",
 	  "gmail-en", "notify@example.org", "Sample Org", "Access (synthetic)",
 	  1635316260, "basvuran@ornek.edu.tr", 0, ORIG_BODY "\n" },
+	/* Gmail's text/plain shows the sender's name in bold: *Name* */
+	{ "gmail-en-bold", "Fwd: Access",
+	  "---------- Forwarded message ---------\n"
+	  "From: *Sample Org* <notify@example.org>\nDate: Wed, Oct 27, 2021 at 9:31 AM\n"
+	  "Subject: Access (synthetic)\nTo: Ali <basvuran@ornek.edu.tr>\n\n" ORIG_BODY "\n",
+	  "gmail-en", "notify@example.org", "Sample Org", "Access (synthetic)",
+	  1635316260, "basvuran@ornek.edu.tr", 0, ORIG_BODY "\n" },
 	{ "gmail-tr", "Fwd: Erişim",
 	  "---------- Forwarded message ---------\n"
 	  "Gönderen: Örnek Kurum <bildirim@example.org>\nDate: 27 Eki 2021 Çar, 09:31\n"
@@ -900,6 +907,44 @@ static void test_long_header(void **state)
 	buf_free(&b);
 }
 
+/* Inputs built to make naive loops quadratic stay fast and bounded. */
+static void test_pathological_bodies(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "From: a@example.org\nSubject: labels\n" SYN "\n");
+	for (int i = 0; i < 50000; i++)
+		buf_adds(&b, "From: x@example.org\n");
+	int64_t t0 = mono_ms();
+	struct message *m = parse_lim(b.p, b.len, NULL);
+	assert_true(mono_ms() - t0 < 3000);
+	assert_null(m->forwarded);          /* no Date/To/Subject: no block */
+	message_free(m);
+
+	buf_reset(&b);
+	buf_adds(&b, "From: a@example.org\n");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&b, "To: a%d@example.org, b%d@example.org\n", i, i);
+	buf_adds(&b, "Subject: many\n" SYN "\nx\n");
+	m = parse_lim(b.p, b.len, NULL);
+	assert_int_equal(m->nto, 1000);
+	message_free(m);
+
+	buf_reset(&b);
+	buf_adds(&b, "From: a@example.org\nSubject: words\n" SYN "\n");
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "=?utf-8?q?x =?utf-8?b? <a href=\"x\"><blockquote>");
+	t0 = mono_ms();
+	m = parse_lim(b.p, b.len, NULL);
+	char *h = html_to_text(b.p, b.len);
+	char *q = text_strip_quoted(m->body);
+	assert_true(mono_ms() - t0 < 3000);
+	free(h);
+	free(q);
+	message_free(m);
+	buf_free(&b);
+}
+
 static void test_max_text(void **state)
 {
 	(void)state;
@@ -915,6 +960,29 @@ static void test_max_text(void **state)
 	assert_non_null(strstr(m->unreadable_reason, "longer than 101 bytes"));
 	assert_int_equal(m->parts[0].text_len, 100);      /* cut on a character */
 	assert_true(utf8_valid(m->body, m->body_len));
+	message_free(m);
+
+	/* an embedded message larger than max_text is parsed whole; only its
+	 * text copy is cut, and that is no reason to call the mail unreadable */
+	buf_reset(&b);
+	buf_adds(&b, "From: a@example.org\nSubject: fwd\n" SYN MIME
+		 "Content-Type: multipart/mixed; boundary=o\n\n--o\n"
+		 "Content-Type: message/rfc822\n\nFrom: inner@example.org\nSubject: inner\n"
+		 "Content-Type: multipart/mixed; boundary=i\n\n--i\nContent-Type: text/plain\n\n"
+		 "inner text\n--i\nContent-Type: application/pdf\n"
+		 "Content-Transfer-Encoding: base64\n\n");
+	for (int i = 0; i < 100; i++)
+		buf_adds(&b, "JVBERi0xLjQgc3ludGhldGljJVBERi0xLjQgc3ludGhldGljJVBERi0xLjQgc3ludGhl\n");
+	buf_adds(&b, "--i--\n--o--\n");
+	lim.max_text = 1000;
+	m = parse_lim(b.p, b.len, &lim);
+	assert_false(m->unreadable);
+	assert_true(has_problem(m, "text copy cut at 1000 bytes"));
+	assert_int_equal(m->parts[0].text_len, 1000);
+	assert_non_null(m->forwarded);
+	assert_string_equal(m->forwarded->body, "inner text");
+	assert_int_equal(m->forwarded->nparts, 2);
+	assert_false(m->forwarded->unreadable);
 	message_free(m);
 	buf_free(&b);
 }
@@ -1035,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_many_parts),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_long_header),
+		cmocka_unit_test(test_pathological_bodies),
 		cmocka_unit_test(test_max_text),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_addresses),
