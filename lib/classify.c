@@ -137,8 +137,12 @@ static bool classify_builtin(const struct classify_ctx *ctx, const struct messag
 	view_init(&ov, m);
 	const struct rule *ru = NULL;
 	bool done = true;
-	if (bounce_detect(ctx, m, ev)) {
+	enum report rep = bounce_detect(ctx, m, ev);
+	if (rep == REPORT_BOUNCE) {
 		set_rule(ev, MK_BOUNCE, NULL);
+	} else if (rep == REPORT_RECEIPT) {
+		set_rule(ev, MK_AUTO_REPLY, NULL);
+		event_add_problem(ev, "a delivery report without a failure (a receipt)");
 	} else if ((ru = rules_first(ctx->rules, c, &ov, KIND_BIT(MK_BOUNCE)))) {
 		set_rule(ev, MK_BOUNCE, ru);
 		bounce_fill(ctx, m, ev);

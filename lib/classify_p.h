@@ -166,8 +166,10 @@ enum auto_level { AUTO_NONE, AUTO_WEAK, AUTO_STRONG };
 enum auto_level autoreply_level(const struct message *m);
 
 /* Bounces: RFC 3464 reports and the common non-standard shapes. Fills
- * ev->bounce and returns true if m is one. */
-bool bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
+ * ev->bounce for a failure or delay. A report whose recipients were all
+ * delivered (relayed, expanded) is a receipt, not a bounce. */
+enum report { REPORT_NONE, REPORT_BOUNCE, REPORT_RECEIPT };
+enum report bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
 /* The bounce fields of a mail a configured bounce rule matched. */
 void bounce_fill(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
 
