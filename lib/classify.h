@@ -57,7 +57,8 @@
  *      X-Auto-Response-Suppress) becomes "auto_reply"; the rest "other".
  * Machine-sent marks are not enough for step 3 because KAMUSM's and
  * EBYS's notification systems may well set them: they only stop step 4,
- * 6 and 8 (a machine never commands).
+ * 6 and 8 (a machine never commands) - except X-Auto-Response-Suppress,
+ * which Exchange may set on a person's mail and so stops nothing.
  *
  * Trust (secure by default, see DESIGN "Trust"): Authentication-Results
  * are read only from configured authserv-ids, the topmost such header and

@@ -50,8 +50,8 @@ static enum auto_level header_level(const struct message *m)
 		if (strcmp(tok, "bulk") == 0 || strcmp(tok, "junk") == 0 || strcmp(tok, "list") == 0)
 			lvl = AUTO_WEAK;
 	}
-	if (message_header(m, "X-Auto-Response-Suppress"))
-		lvl = AUTO_WEAK;
+	if (lvl == AUTO_NONE && message_header(m, "X-Auto-Response-Suppress"))
+		lvl = AUTO_HINT;
 	return lvl;
 }
 

@@ -156,13 +156,15 @@ void trust_decide(const struct classify_ctx *ctx, const struct message *outer,
 
 /* ---- built-in kinds (classify_builtin.c, classify_cmd.c) ---- */
 
-enum auto_level { AUTO_NONE, AUTO_WEAK, AUTO_STRONG };
+enum auto_level { AUTO_NONE, AUTO_HINT, AUTO_WEAK, AUTO_STRONG };
 /* RFC 3834 and vacation markers. STRONG: certainly a reply by a machine
  * (Auto-Submitted: auto-replied, X-Autoreply, X-Autorespond, Precedence:
- * auto_reply, a vacation subject). WEAK: mail sent by a machine
- * (Auto-Submitted: auto-generated, Precedence: bulk|junk|list,
- * X-Auto-Response-Suppress), which KAMUSM's and EBYS's notification
- * systems may well send: rules still see it, commands never. */
+ * auto_reply, a vacation subject, a read receipt). WEAK: mail sent by a
+ * machine (Auto-Submitted: auto-generated, Precedence: bulk|junk|list),
+ * which KAMUSM's and EBYS's notification systems may well send: rules
+ * still see it, commands never. HINT: only X-Auto-Response-Suppress,
+ * which Exchange may also set on a person's mail: it blocks nothing, but
+ * mail nothing else claimed becomes an auto_reply. */
 enum auto_level autoreply_level(const struct message *m);
 
 /* Bounces: RFC 3464 reports and the common non-standard shapes. Fills
