@@ -61,24 +61,26 @@ static const struct fwd_sep separators[] = {
 
 struct fwd_label {
 	const char *text;         /* folded, without ':' */
+	size_t len;
 	enum fwd_field field;
 	bool turkish;
 };
 
+#define L(s) s, sizeof(s) - 1
 static const struct fwd_label labels[] = {
-	{ "from", FF_FROM, false },     { "kimden", FF_FROM, true },
+	{ L("from"), FF_FROM, false },     { L("kimden"), FF_FROM, true },
 	/* Gmail's Turkish From; Thunderbird's Sender (resolved later) */
-	{ "gonderen", FF_SENDER, true }, { "sender", FF_SENDER, false },
-	{ "to", FF_TO, false },         { "kime", FF_TO, true },
-	{ "cc", FF_CC, false },         { "bilgi", FF_CC, true },
-	{ "date", FF_DATE, false },     { "sent", FF_DATE, false },
-	{ "tarih", FF_DATE, true },     { "gonderildi", FF_DATE, true },
-	{ "gonderilen", FF_DATE, true },
-	{ "subject", FF_SUBJECT, false }, { "konu", FF_SUBJECT, true },
-	{ "reply-to", FF_REPLY_TO, false }, { "yanit adresi", FF_REPLY_TO, true },
-	{ "bcc", FF_OTHER, false },     { "gizli", FF_OTHER, true },
-	{ "organization", FF_OTHER, false }, { "kurum", FF_OTHER, true },
-	{ "importance", FF_OTHER, false }, { "onem derecesi", FF_OTHER, true },
+	{ L("gonderen"), FF_SENDER, true }, { L("sender"), FF_SENDER, false },
+	{ L("to"), FF_TO, false },         { L("kime"), FF_TO, true },
+	{ L("cc"), FF_CC, false },         { L("bilgi"), FF_CC, true },
+	{ L("date"), FF_DATE, false },     { L("sent"), FF_DATE, false },
+	{ L("tarih"), FF_DATE, true },     { L("gonderildi"), FF_DATE, true },
+	{ L("gonderilen"), FF_DATE, true },
+	{ L("subject"), FF_SUBJECT, false }, { L("konu"), FF_SUBJECT, true },
+	{ L("reply-to"), FF_REPLY_TO, false }, { L("yanit adresi"), FF_REPLY_TO, true },
+	{ L("bcc"), FF_OTHER, false },     { L("gizli"), FF_OTHER, true },
+	{ L("organization"), FF_OTHER, false }, { L("kurum"), FF_OTHER, true },
+	{ L("importance"), FF_OTHER, false }, { L("onem derecesi"), FF_OTHER, true },
 };
 
 /* Subject prefixes (folded) that say reply, and that say forward. */
@@ -100,8 +102,8 @@ enum fwd_field fwd_label_at(const char *s, size_t len, size_t *vstart)
 	while (i < len && s[i] == '*')
 		i++;
 	for (size_t k = 0; k < ARRAY_LEN(labels); k++) {
-		size_t tl = strlen(labels[k].text), j = i + tl;
-		if (j > len || memcmp(s + i, labels[k].text, tl) != 0)
+		size_t tl = labels[k].len, j = i + tl;
+		if (j > len || s[i] != labels[k].text[0] || memcmp(s + i, labels[k].text, tl) != 0)
 			continue;
 		while (j < len && (s[j] == '*' || sp(s[j])))
 			j++;
@@ -126,7 +128,7 @@ static bool label_is_turkish(const char *s, size_t len)
 	while (i < len && s[i] == '*')
 		i++;
 	for (size_t k = 0; k < ARRAY_LEN(labels); k++) {
-		size_t tl = strlen(labels[k].text);
+		size_t tl = labels[k].len;
 		if (i + tl <= len && memcmp(s + i, labels[k].text, tl) == 0)
 			return labels[k].turkish;
 	}
@@ -196,6 +198,9 @@ const char *fwd_separator_client(const char *s, size_t len)
 
 /* ---- lines ---- */
 
+/* Label lines read into one block at most. */
+#define MAX_BLOCK_LINES 30
+
 /* Lines longer than this are prose: never a separator or a label. */
 #define LINE_MAX_FOLD 4096
 
@@ -261,6 +266,18 @@ static int quote_depth(const char *s, size_t a, size_t b, size_t *after)
 	}
 	*after = a;
 	return q;
+}
+
+/* Every separator, label line and attribution has a ':' or starts with
+ * dashes or underscores: other lines need not be folded at all. */
+static bool line_candidate(const struct ftext *t, size_t i)
+{
+	size_t a, b, c;
+	line_span(t, i, &a, &b);
+	quote_depth(t->orig, a, b, &c);
+	if (c < b && (t->orig[c] == '-' || t->orig[c] == '_'))
+		return true;
+	return b - c <= LINE_MAX_FOLD && memchr(t->orig + c, ':', b - c) != NULL;
 }
 
 static void lview_get(const struct ftext *t, size_t i, struct lview *v)
@@ -341,7 +358,9 @@ static void block_lines(const struct ftext *t, size_t i, struct fblock *b)
 		if (!blank)
 			break;
 	}
-	for (; i < t->nl; i++) {
+	/* real blocks have a handful of labels; the bound keeps a body of
+	 * thousands of "From:" lines linear */
+	for (size_t n = 0; i < t->nl && n < MAX_BLOCK_LINES; i++, n++) {
 		size_t vs;
 		lview_get(t, i, &v);
 		enum fwd_field f = !v.blank && v.quote == b->quote ? fwd_label_at(v.s, v.len, &vs)
@@ -526,20 +545,19 @@ struct found {
 };
 
 /* Try line i as a separator followed by a block. */
-static bool try_separator(const struct ftext *t, size_t i, bool reply, struct found *fd)
+static bool try_separator(const struct ftext *t, size_t i, const struct lview *v, bool reply,
+			  struct found *fd)
 {
-	struct lview v;
 	size_t rest;
 	bool ok = false;
-	lview_get(t, i, &v);
-	const struct fwd_sep *r = v.len ? sep_match(v.s, v.len, &rest) : NULL;
+	const struct fwd_sep *r = v->len ? sep_match(v->s, v->len, &rest) : NULL;
 	if (r && !(reply && (r->flags & SEP_REPLY))) {
 		memset(&fd->b, 0, sizeof(fd->b));
-		bool oneline = rest < v.len;
+		bool oneline = rest < v->len;
 		if (oneline) {
-			block_oneline(t, &v, rest, &fd->b);
+			block_oneline(t, v, rest, &fd->b);
 			fd->b.body_line = i + 1;
-			fd->b.quote = v.quote;
+			fd->b.quote = v->quote;
 		} else {
 			block_lines(t, i + 1, &fd->b);
 		}
@@ -550,21 +568,15 @@ static bool try_separator(const struct ftext *t, size_t i, bool reply, struct fo
 			fd->client = oneline && r->client_oneline ? r->client_oneline
 				     : fd->b.turkish && r->client_tr ? r->client_tr : r->client;
 	}
-	lview_free(&v);
 	return ok;
 }
 
 /* Try line i as a block without a separator (New Outlook, Outlook). */
-static bool try_bare(const struct ftext *t, size_t i, bool reply, struct found *fd)
+static bool try_bare(const struct ftext *t, size_t i, const struct lview *v, bool reply,
+		     struct found *fd)
 {
-	struct lview v;
 	size_t vs;
-	if (reply)
-		return false;
-	lview_get(t, i, &v);
-	bool from = v.len && fwd_label_at(v.s, v.len, &vs) == FF_FROM;
-	lview_free(&v);
-	if (!from)
+	if (reply || !v->len || fwd_label_at(v->s, v->len, &vs) != FF_FROM)
 		return false;
 	memset(&fd->b, 0, sizeof(fd->b));
 	block_lines(t, i, &fd->b);
@@ -629,21 +641,17 @@ static bool has_tail(const struct lview *v, const char *tail)
  * ("\"A\" <a@b>, 28/10/2021 12:46 tarihinde şunu yazdı:"), so does an
  * English "On <date>, A <a@b> wrote:"; only taken as a forward when the
  * subject says forward. */
-static bool try_attribution(const struct ftext *t, size_t i, const struct message *m,
-			    struct found *fd)
+static bool try_attribution(const struct ftext *t, size_t i, const struct lview *lv,
+			    const struct message *m, struct found *fd)
 {
 	static const char tr_tail[] = " tarihinde sunu yazdi:", en_tail[] = " wrote:";
 	struct lview v;
-	lview_get(t, i, &v);
-	bool tr = has_tail(&v, tr_tail);
-	bool en = !tr && v.len > 10 && memcmp(v.s, "on ", 3) == 0 && has_tail(&v, en_tail);
-	if (!tr && !en) {
-		lview_free(&v);
+	bool tr = has_tail(lv, tr_tail);
+	bool en = !tr && lv->len > 10 && memcmp(lv->s, "on ", 3) == 0 && has_tail(lv, en_tail);
+	if (!tr && !en)
 		return false;
-	}
 	memset(&fd->b, 0, sizeof(fd->b));
-	char *who_when = lview_orig(t, &v, en ? 3 : 0, v.len - strlen(tr ? tr_tail : en_tail));
-	lview_free(&v);
+	char *who_when = lview_orig(t, lv, en ? 3 : 0, lv->len - strlen(tr ? tr_tail : en_tail));
 	const char *lt = strchr(who_when, '<');
 	if (tr) {
 		split_who_when(who_when, strlen(who_when), &fd->b);
@@ -710,9 +718,15 @@ void fwd_detect_inline(struct message *m, const struct mime_limits *lim, int fwd
 	bool reply = subject_says_reply(m), hit = false;
 	bool fwd_subject = subject_says_forward(m);
 	ftext_init(&t, m->body, m->body_len);
-	for (size_t i = 0; i < t.nl && !hit; i++)
-		hit = try_separator(&t, i, reply, &fd) || try_bare(&t, i, reply, &fd) ||
-		      (fwd_subject && try_attribution(&t, i, m, &fd));
+	for (size_t i = 0; i < t.nl && !hit; i++) {
+		struct lview v;
+		if (!line_candidate(&t, i))
+			continue;
+		lview_get(&t, i, &v);
+		hit = try_separator(&t, i, &v, reply, &fd) || try_bare(&t, i, &v, reply, &fd) ||
+		      (fwd_subject && try_attribution(&t, i, &v, m, &fd));
+		lview_free(&v);
+	}
 	if (hit) {
 		char *body = body_below(&t, fd.b.body_line, fd.b.quote);
 		dedent(body);

@@ -165,11 +165,14 @@ static void first_addr(const struct raw_headers *h, const char *name, struct add
 	addr_free_array(v, n);
 }
 
+/* Addresses kept per field, over all its headers. */
+#define MAX_FIELD_ADDRS 1000
+
 /* Every header of that name contributes its addresses (To: may repeat). */
 static void all_addrs(const struct raw_headers *h, const char *name, struct addr **out,
 		      size_t *nout)
 {
-	for (size_t i = 0; i < h->n; i++) {
+	for (size_t i = 0; i < h->n && *nout < MAX_FIELD_ADDRS; i++) {
 		if (strcasecmp(h->v[i].name, name) != 0)
 			continue;
 		struct addr *v;

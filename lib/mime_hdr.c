@@ -36,13 +36,17 @@ static bool hdr_name_ok(const char *p, size_t n)
 /* Append bytes to the value being built, dropping NULs, within max. */
 static void val_add(struct buf *b, const char *p, size_t n, size_t max, bool *too_long)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (b->len >= max) {
+	const char *end = p + n;
+	while (p < end) {
+		const char *z = memchr(p, '\0', (size_t)(end - p));
+		size_t k = (size_t)((z ? z : end) - p);
+		if (b->len + k > max) {
+			buf_add(b, p, max - b->len);
 			*too_long = true;
 			return;
 		}
-		if (p[i] != '\0')
-			buf_addc(b, p[i]);
+		buf_add(b, p, k);
+		p += k + (z != NULL);
 	}
 }
 

@@ -154,10 +154,14 @@ int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
 	bool in_headers = true;
 	int err = 0;
 
-	memset(&s, 0, sizeof(s));
+	/* no memset: the Content-Type buffer is written before it is read */
+	s.depth = 0;
+	s.ctlen = 0;
+	s.in_ct = false;
+	s.root_multi = s.root_seen = false;
 	s.max_depth = max_depth > 0 ? max_depth : 20;
 	s.max_parts = max_parts ? max_parts : 1000;
-	s.lv = xcalloc((size_t)s.max_depth + 1, sizeof(*s.lv));
+	s.lv = xreallocarray(NULL, (size_t)s.max_depth + 1, sizeof(*s.lv));
 	s.parts = 1;
 	while (p < end && !err && s.parts <= s.max_parts) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -152,35 +152,22 @@ static bool is_turkish_mark(uint32_t cp)
 	return cp == 0x0302 || cp == 0x0306 || cp == 0x0307 || cp == 0x0308 || cp == 0x0327;
 }
 
-static void fold_emit(struct buf *o, size_t **map, size_t *mcap, char c, size_t from, bool want)
-{
-	if (want) {
-		if (o->len + 1 >= *mcap) {
-			*mcap = *mcap ? *mcap * 2 : 64;
-			*map = xreallocarray(*map, *mcap, sizeof(**map));
-		}
-		(*map)[o->len] = from;
-	}
-	buf_addc(o, c);
-}
-
+/* Folding never makes text longer (a two-byte letter becomes one byte,
+ * everything else is copied), so the output and map are sized up front. */
 void text_fold(const char *in, size_t len, bool want_map, struct folded *out)
 {
-	struct buf o = BUF_INIT;
-	size_t *map = NULL, mcap = 0;
+	char *o = xmalloc(len + 1);
+	size_t *map = want_map ? xreallocarray(NULL, len + 1, sizeof(*map)) : NULL;
 	const char *p = in, *end = in + len;
+	size_t n = 0;
 
-	buf_reserve(&o, len + 1);
-	o.p[0] = '\0';
-	if (want_map) {
-		mcap = len + 2;
-		map = xreallocarray(NULL, mcap, sizeof(*map));
-	}
 	while (p < end) {
 		unsigned char c = (unsigned char)*p;
 		size_t at = (size_t)(p - in);
 		if (c < 0x80) {
-			fold_emit(&o, &map, &mcap, (char)(c >= 'A' && c <= 'Z' ? c + 32 : c), at, want_map);
+			if (map)
+				map[n] = at;
+			o[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 			p++;
 			continue;
 		}
@@ -188,22 +175,23 @@ void text_fold(const char *in, size_t len, bool want_map, struct folded *out)
 		uint32_t cp = utf8_next(&q, end);
 		char f = fold_cp(cp);
 		if (f) {
-			fold_emit(&o, &map, &mcap, f, at, want_map);
-		} else if (is_turkish_mark(cp) && o.len > 0 && isalpha_ascii(o.p[o.len - 1])) {
-			/* dropped: the letter before it already stands for it */
-		} else {
-			for (const char *r = p; r < q; r++)
-				fold_emit(&o, &map, &mcap, *r, (size_t)(r - in), want_map);
-		}
+			if (map)
+				map[n] = at;
+			o[n++] = f;
+		} else if (!(is_turkish_mark(cp) && n > 0 && isalpha_ascii(o[n - 1]))) {
+			for (const char *r = p; r < q; r++) {
+				if (map)
+					map[n] = (size_t)(r - in);
+				o[n++] = *r;
+			}
+		}   /* else a combining mark: the letter before it stands for it */
 		p = q;
 	}
-	if (want_map) {
-		if (o.len + 1 > mcap)
-			map = xreallocarray(map, o.len + 1, sizeof(*map));
-		map[o.len] = len;
-	}
-	out->len = o.len;
-	out->s = buf_steal(&o);
+	o[n] = '\0';
+	if (map)
+		map[n] = len;
+	out->s = o;
+	out->len = n;
 	out->map = map;
 }
 
@@ -227,9 +215,50 @@ char *text_fold_str(const char *s)
 
 /* ---- charsets ---- */
 
-/* CS_LATIN: an ASCII superset iconv converts (pure ASCII input needs no
- * conversion); CS_ICONV: any other name iconv may know (UTF-16, ...). */
-enum cs_kind { CS_UTF8, CS_ASCII, CS_LATIN, CS_ICONV, CS_UNKNOWN };
+/* windows-1254, 0x80-0xFF. ISO-8859-9 is read with it too: the two agree
+ * from 0xA0 up, and mail labelled ISO-8859-9 that uses 0x80-0x9F means
+ * windows-1254's quotes and dashes, not C1 controls (browsers do the
+ * same, per the WHATWG encoding standard). Undefined bytes: U+FFFD. */
+static const uint16_t cp1254_high[128] = {
+	0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0xFFFD, 0xFFFD, 0xFFFD,
+	0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0xFFFD, 0x0178,
+	0x00A0, 0x00A1, 0x00A2, 0x00A3, 0x00A4, 0x00A5, 0x00A6, 0x00A7,
+	0x00A8, 0x00A9, 0x00AA, 0x00AB, 0x00AC, 0x00AD, 0x00AE, 0x00AF,
+	0x00B0, 0x00B1, 0x00B2, 0x00B3, 0x00B4, 0x00B5, 0x00B6, 0x00B7,
+	0x00B8, 0x00B9, 0x00BA, 0x00BB, 0x00BC, 0x00BD, 0x00BE, 0x00BF,
+	0x00C0, 0x00C1, 0x00C2, 0x00C3, 0x00C4, 0x00C5, 0x00C6, 0x00C7,
+	0x00C8, 0x00C9, 0x00CA, 0x00CB, 0x00CC, 0x00CD, 0x00CE, 0x00CF,
+	0x011E, 0x00D1, 0x00D2, 0x00D3, 0x00D4, 0x00D5, 0x00D6, 0x00D7,
+	0x00D8, 0x00D9, 0x00DA, 0x00DB, 0x00DC, 0x0130, 0x015E, 0x00DF,
+	0x00E0, 0x00E1, 0x00E2, 0x00E3, 0x00E4, 0x00E5, 0x00E6, 0x00E7,
+	0x00E8, 0x00E9, 0x00EA, 0x00EB, 0x00EC, 0x00ED, 0x00EE, 0x00EF,
+	0x011F, 0x00F1, 0x00F2, 0x00F3, 0x00F4, 0x00F5, 0x00F6, 0x00F7,
+	0x00F8, 0x00F9, 0x00FA, 0x00FB, 0x00FC, 0x0131, 0x015F, 0x00FF,
+};
+
+/* The Turkish charsets are the common case: a table, not iconv. */
+static void cp1254_to_utf8(struct buf *o, const char *in, size_t len)
+{
+	const char *p = in, *end = in + len;
+	while (p < end) {
+		const char *run = p;
+		while (p < end && (unsigned char)*p < 0x80 && *p != '\0')
+			p++;
+		buf_add(o, run, (size_t)(p - run));
+		if (p >= end)
+			break;
+		if (*p != '\0')
+			utf8_put(o, cp1254_high[(unsigned char)*p - 0x80]);
+		p++;
+	}
+}
+
+/* CS_TURKISH: windows-1254 and ISO-8859-9 (cp1254_to_utf8); CS_LATIN: an
+ * ASCII superset iconv converts (pure ASCII input needs no conversion);
+ * CS_ICONV: any other name iconv may know (UTF-16, ...). */
+enum cs_kind { CS_UTF8, CS_ASCII, CS_TURKISH, CS_LATIN, CS_ICONV, CS_UNKNOWN };
 
 /* Aliases we normalise ourselves; anything else is tried with iconv. */
 static const struct {
@@ -243,20 +272,20 @@ static const struct {
 	{ "us-ascii", CS_ASCII, NULL },
 	{ "ascii", CS_ASCII, NULL },
 	{ "ansi_x3.4-1968", CS_ASCII, NULL },
-	{ "iso-8859-9", CS_LATIN, "ISO-8859-9" },
-	{ "iso8859-9", CS_LATIN, "ISO-8859-9" },
-	{ "iso_8859-9", CS_LATIN, "ISO-8859-9" },
-	{ "iso-8859-9:1989", CS_LATIN, "ISO-8859-9" },
-	{ "latin5", CS_LATIN, "ISO-8859-9" },
-	{ "l5", CS_LATIN, "ISO-8859-9" },
-	{ "iso-ir-148", CS_LATIN, "ISO-8859-9" },
-	{ "csisolatin5", CS_LATIN, "ISO-8859-9" },
-	{ "turkish", CS_LATIN, "ISO-8859-9" },
-	{ "windows-1254", CS_LATIN, "WINDOWS-1254" },
-	{ "cp1254", CS_LATIN, "WINDOWS-1254" },
-	{ "x-cp1254", CS_LATIN, "WINDOWS-1254" },
-	{ "win-1254", CS_LATIN, "WINDOWS-1254" },
-	{ "ms-turk", CS_LATIN, "WINDOWS-1254" },
+	{ "iso-8859-9", CS_TURKISH, NULL },
+	{ "iso8859-9", CS_TURKISH, NULL },
+	{ "iso_8859-9", CS_TURKISH, NULL },
+	{ "iso-8859-9:1989", CS_TURKISH, NULL },
+	{ "latin5", CS_TURKISH, NULL },
+	{ "l5", CS_TURKISH, NULL },
+	{ "iso-ir-148", CS_TURKISH, NULL },
+	{ "csisolatin5", CS_TURKISH, NULL },
+	{ "turkish", CS_TURKISH, NULL },
+	{ "windows-1254", CS_TURKISH, NULL },
+	{ "cp1254", CS_TURKISH, NULL },
+	{ "x-cp1254", CS_TURKISH, NULL },
+	{ "win-1254", CS_TURKISH, NULL },
+	{ "ms-turk", CS_TURKISH, NULL },
 	{ "iso-8859-1", CS_LATIN, "ISO-8859-1" },
 	{ "latin1", CS_LATIN, "ISO-8859-1" },
 	{ "windows-1252", CS_LATIN, "WINDOWS-1252" },
@@ -322,9 +351,12 @@ static bool iconv_to_utf8(struct buf *o, const char *cs, const char *in, size_t 
 		size_t ol = sizeof(tmp);
 		size_t r = iconv(cd, &ip, &il, &op, &ol);
 		int e = errno;
-		for (char *q = tmp; q < op; q++)       /* NULs are dropped */
-			if (*q)
-				buf_addc(o, *q);
+		for (char *q = tmp; q < op; ) {       /* NULs are dropped */
+			char *z = memchr(q, '\0', (size_t)(op - q));
+			char *stop = z ? z : op;
+			buf_add(o, q, (size_t)(stop - q));
+			q = z ? z + 1 : op;
+		}
 		if (r != (size_t)-1)
 			break;
 		if (e == E2BIG)
@@ -370,7 +402,7 @@ static void guess_to_utf8(struct buf *o, const char *in, size_t len, bool *fallb
 	if (utf8_valid(in, len))
 		utf8_clean(o, in, len);
 	else
-		iconv_to_utf8(o, "WINDOWS-1254", in, len);
+		cp1254_to_utf8(o, in, len);
 }
 
 char *text_to_utf8(const char *charset, const char *in, size_t len, size_t *outlen, bool *fallback)
@@ -390,6 +422,9 @@ char *text_to_utf8(const char *charset, const char *in, size_t len, size_t *outl
 	case CS_ASCII:
 		/* Declared ASCII with 8-bit bytes in it is a mislabel. */
 		guess_to_utf8(&o, in, len, &fb);
+		break;
+	case CS_TURKISH:
+		cp1254_to_utf8(&o, in, len);
 		break;
 	case CS_LATIN:
 		if (all_ascii(in, len))

@@ -900,6 +900,44 @@ static void test_long_header(void **state)
 	buf_free(&b);
 }
 
+/* Inputs built to make naive loops quadratic stay fast and bounded. */
+static void test_pathological_bodies(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "From: a@example.org\nSubject: labels\n" SYN "\n");
+	for (int i = 0; i < 50000; i++)
+		buf_adds(&b, "From: x@example.org\n");
+	int64_t t0 = mono_ms();
+	struct message *m = parse_lim(b.p, b.len, NULL);
+	assert_true(mono_ms() - t0 < 3000);
+	assert_null(m->forwarded);          /* no Date/To/Subject: no block */
+	message_free(m);
+
+	buf_reset(&b);
+	buf_adds(&b, "From: a@example.org\n");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&b, "To: a%d@example.org, b%d@example.org\n", i, i);
+	buf_adds(&b, "Subject: many\n" SYN "\nx\n");
+	m = parse_lim(b.p, b.len, NULL);
+	assert_int_equal(m->nto, 1000);
+	message_free(m);
+
+	buf_reset(&b);
+	buf_adds(&b, "From: a@example.org\nSubject: words\n" SYN "\n");
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "=?utf-8?q?x =?utf-8?b? <a href=\"x\"><blockquote>");
+	t0 = mono_ms();
+	m = parse_lim(b.p, b.len, NULL);
+	char *h = html_to_text(b.p, b.len);
+	char *q = text_strip_quoted(m->body);
+	assert_true(mono_ms() - t0 < 3000);
+	free(h);
+	free(q);
+	message_free(m);
+	buf_free(&b);
+}
+
 static void test_max_text(void **state)
 {
 	(void)state;
@@ -1035,6 +1073,7 @@ int main(void)
 		cmocka_unit_test(test_many_parts),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_long_header),
+		cmocka_unit_test(test_pathological_bodies),
 		cmocka_unit_test(test_max_text),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_addresses),

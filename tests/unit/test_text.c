@@ -89,6 +89,9 @@ static const struct {
 	/* ISO-8859-9: Ğ=D0 ğ=F0 İ=DD ı=FD Ş=DE ş=FE */
 	{ "iso-8859-9", "\xd0\xf0\xdd\xfd\xde\xfe", 0, "ĞğİıŞş", false },
 	{ "latin5", "\xde" "ifre", 0, "Şifre", false },
+	/* ISO-8859-9 labels with windows-1254 quotes in 0x80-0x9F (a common
+	 * mislabel): read as windows-1254, as browsers do */
+	{ "iso-8859-9", "\x93" "a\x94 \x96", 0, "“a” –", false },
 	{ "\"ISO-8859-9\"", "\xfe", 0, "ş", false },
 	/* windows-1254 with its 0x80-0x9F range: € ‚ „ … “ ” – — ™ Š Œ */
 	{ "windows-1254", "\x80\x82\x84\x85\x93\x94\x96\x97\x99\x8a\x8c", 0,
