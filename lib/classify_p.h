@@ -21,12 +21,15 @@
 struct pattern {
 	regex_t re;
 	int group;
+	bool nosub;             /* a condition: matches or not, no spans */
 	char *src;              /* as written, for messages */
 };
 
 /* Fold and compile; 0 or -1 with *err (regerror's words). `lines` makes
- * ^ $ match at line ends and keeps . and [^x] inside one line: used for
- * extraction patterns, whose values never span lines. */
+ * an extraction pattern: ^ $ match at line ends and . and [^x] stay
+ * inside one line (values never span lines), and spans are reported.
+ * Otherwise a condition: spans are not computed (much cheaper), and
+ * pattern_search() then only says whether it matches. */
 int pattern_compile(struct pattern *p, const char *src, bool lines, char **err);
 void pattern_free(struct pattern *p);
 /* Search s[from, len) (s NUL-terminated at len); on a match fill the
