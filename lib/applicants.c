@@ -434,8 +434,8 @@ static void h_scan(struct hparse *hp, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] != '<')
 			continue;
-		if (i + 3 < len && strncmp(s + i, "<!--", 4) == 0) {
-			const char *e = strstr(s + i + 4, "-->");
+		if (i + 3 < len && memcmp(s + i, "<!--", 4) == 0) {
+			const char *e = memmem(s + i + 4, len - i - 4, "-->", 3);
 			i = e ? (size_t)(e - s) + 2 : len;
 			continue;
 		}
@@ -784,8 +784,8 @@ static const char *item_start(const char *s)
 
 static void shaped_line(struct tbuild *b, const struct line *l, bool *any)
 {
-	char *line = xstrndup(l->p, l->n);
-	char **v = memchr(line, '@', l->n) ? fields_of(item_start(line)) : NULL;
+	char *line = xstrndup(l->p, l->n);     /* may be shorter: a NUL ends it */
+	char **v = strchr(line, '@') ? fields_of(item_start(line)) : NULL;
 	char *f[COL__FIELDS] = { NULL };
 	int rest = 0;
 	for (size_t i = 0; v && v[i]; i++) {

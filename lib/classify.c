@@ -137,8 +137,12 @@ static bool classify_builtin(const struct classify_ctx *ctx, const struct messag
 	view_init(&ov, m);
 	const struct rule *ru = NULL;
 	bool done = true;
-	if (bounce_detect(ctx, m, ev)) {
+	enum report rep = bounce_detect(ctx, m, ev);
+	if (rep == REPORT_BOUNCE) {
 		set_rule(ev, MK_BOUNCE, NULL);
+	} else if (rep == REPORT_RECEIPT) {
+		set_rule(ev, MK_AUTO_REPLY, NULL);
+		event_add_problem(ev, "a delivery report without a failure (a receipt)");
 	} else if ((ru = rules_first(ctx->rules, c, &ov, KIND_BIT(MK_BOUNCE)))) {
 		set_rule(ev, MK_BOUNCE, ru);
 		bounce_fill(ctx, m, ev);
@@ -147,7 +151,7 @@ static bool classify_builtin(const struct classify_ctx *ctx, const struct messag
 	} else if ((ru = rules_first(ctx->rules, c, &ov, KIND_BIT(MK_AUTO_REPLY)))) {
 		set_rule(ev, MK_AUTO_REPLY, ru);
 	} else {
-		done = lvl == AUTO_NONE && !from_kamusm(c, m) && officer_command(ctx, m, &ov, ev);
+		done = lvl <= AUTO_HINT && !from_kamusm(c, m) && officer_command(ctx, m, &ov, ev);
 	}
 	view_free(&ov);
 	return done;
@@ -229,7 +233,7 @@ static const struct message *classify_rules(const struct classify_ctx *ctx,
 static bool other_command(const struct classify_ctx *ctx, const struct message *m,
 			  enum auto_level lvl, struct event *ev)
 {
-	if (lvl != AUTO_NONE || from_kamusm(ctx->conf, m) || !try_command(ctx, m, ev))
+	if (lvl > AUTO_HINT || from_kamusm(ctx->conf, m) || !try_command(ctx, m, ev))
 		return false;
 	set_rule(ev, MK_COMMAND, NULL);
 	command_done(ctx, m, ev);
@@ -241,7 +245,7 @@ static void classify_rest(const struct classify_ctx *ctx, const struct message *
 			  enum auto_level lvl, struct event *ev)
 {
 	if (!other_command(ctx, m, lvl, ev))
-		set_rule(ev, lvl == AUTO_WEAK ? MK_AUTO_REPLY : MK_OTHER, NULL);
+		set_rule(ev, lvl != AUTO_NONE ? MK_AUTO_REPLY : MK_OTHER, NULL);
 }
 
 void classify(const struct classify_ctx *ctx, const struct message *m, struct event *ev)

@@ -38,8 +38,9 @@
  *      postmaster sender with a bounce subject, or a bounce rule;
  *   3. certain auto-replies: Auto-Submitted: auto-replied, X-Autoreply,
  *      X-Autorespond, Precedence: auto_reply, a vacation subject ("Out of
- *      Office", "Otomatik yanıt", "Ofis dışında", "İzindeyim"), or an
- *      auto_reply rule;
+ *      Office", "Otomatik yanıt", "Ofis dışında", "İzindeyim"), a read
+ *      receipt (message/disposition-notification), a delivery report
+ *      that only says delivered/relayed/expanded, or an auto_reply rule;
  *   4. an officer's command: the officer's own mail to a KAMUSM address
  *      (a trust.kamusm_senders domain in To) with smtp.reply_to in Cc/To
  *      and a tag in the subject ("submitted"), a verb on the first line of
@@ -56,7 +57,8 @@
  *      X-Auto-Response-Suppress) becomes "auto_reply"; the rest "other".
  * Machine-sent marks are not enough for step 3 because KAMUSM's and
  * EBYS's notification systems may well set them: they only stop step 4,
- * 6 and 8 (a machine never commands).
+ * 6 and 8 (a machine never commands) - except X-Auto-Response-Suppress,
+ * which Exchange may set on a person's mail and so stops nothing.
  *
  * Trust (secure by default, see DESIGN "Trust"): Authentication-Results
  * are read only from configured authserv-ids, the topmost such header and
@@ -67,8 +69,8 @@
  * itself). KAMUSM kinds are trusted only from an allow-listed sender whose
  * domain passed, or when forwarded by an officer whose own mail passed
  * and whose original's From is an allow-listed sender; request letters
- * from a sender in institution_domains that passed (or forwarded by an
- * officer who passed); commands only from officers whose mail passed;
+ * when whoever sent or forwarded them is in institution_domains and
+ * passed; commands only from officers whose mail passed;
  * bounces when they name one of our Message-IDs (smtp.message_id_domain).
  * With trust.require_auth = no the authentication requirement is dropped
  * (for test setups and the local demo), the sender allow-lists still

@@ -50,16 +50,26 @@ static enum auto_level header_level(const struct message *m)
 		if (strcmp(tok, "bulk") == 0 || strcmp(tok, "junk") == 0 || strcmp(tok, "list") == 0)
 			lvl = AUTO_WEAK;
 	}
-	if (message_header(m, "X-Auto-Response-Suppress"))
-		lvl = AUTO_WEAK;
+	if (lvl == AUTO_NONE && message_header(m, "X-Auto-Response-Suppress"))
+		lvl = AUTO_HINT;
 	return lvl;
+}
+
+/* A read receipt (RFC 8098): never a command, never a bounce. */
+static bool read_receipt(const struct message *m)
+{
+	for (size_t i = 0; i < m->nparts; i++)
+		if (m->parts[i].content_type &&
+		    strcmp(m->parts[i].content_type, "message/disposition-notification") == 0)
+			return true;
+	return false;
 }
 
 enum auto_level autoreply_level(const struct message *m)
 {
 	enum auto_level lvl = header_level(m);
-	if (lvl == AUTO_STRONG)
-		return lvl;
+	if (lvl == AUTO_STRONG || read_receipt(m))
+		return AUTO_STRONG;
 	char *subj = text_fold_str(m->subject ? m->subject : "");
 	for (size_t i = 0; i < ARRAY_LEN(vacation_subjects); i++)
 		if (strstr(subj, vacation_subjects[i])) {
@@ -154,9 +164,27 @@ static void set_status(struct event *ev, const char *status)
 	}
 }
 
+/* Failed first, then delayed, then a block without a known action; a
+ * success (delivered, relayed, expanded) last: below 2 is a receipt. */
+static int action_rank(const char *rcpt, const char *action)
+{
+	static const struct {
+		const char *action;
+		int rank;
+	} ranks[] = { { "failed", 4 }, { "delayed", 2 }, { "delivered", 1 }, { "relayed", 1 },
+		      { "expanded", 1 } };
+	if (rcpt == NULL)
+		return 0;
+	for (size_t i = 0; action && i < ARRAY_LEN(ranks); i++)
+		if (strcasecmp(action, ranks[i].action) == 0)
+			return ranks[i].rank;
+	return 3;
+}
+
 /* The blocks of a message/delivery-status part: the first recipient
- * block with Action failed (else delayed, else the first one). */
-static bool dsn_parse(const char *txt, struct event *ev)
+ * block with Action failed (else delayed, else the first one). Returns
+ * REPORT_RECEIPT when no recipient failed or was delayed. */
+static enum report dsn_parse(const char *txt, struct event *ev)
 {
 	const char *best = NULL, *best_end = NULL;
 	int best_rank = 0;
@@ -168,8 +196,7 @@ static bool dsn_parse(const char *txt, struct event *ev)
 		const char *end = e ? e : p + strlen(p);
 		char *action = dsn_field(p, end, "Action");
 		char *rcpt = dsn_field(p, end, "Final-Recipient");
-		int rank = !rcpt ? 0 : !action ? 1 : strcasecmp(action, "failed") == 0 ? 3
-			 : strcasecmp(action, "delayed") == 0 ? 2 : 1;
+		int rank = action_rank(rcpt, action);
 		if (rank > best_rank)
 			best = p, best_end = end, best_rank = rank;
 		free(action);
@@ -177,7 +204,9 @@ static bool dsn_parse(const char *txt, struct event *ev)
 		p = e ? e + (e[0] == '\r' ? 4 : 2) : end;
 	}
 	if (best == NULL)
-		return false;
+		return REPORT_NONE;
+	if (best_rank < 2)
+		return REPORT_RECEIPT;
 	char *rcpt = dsn_field(best, best_end, "Final-Recipient");
 	char *status = dsn_field(best, best_end, "Status");
 	char *action = dsn_field(best, best_end, "Action");
@@ -194,7 +223,7 @@ static bool dsn_parse(const char *txt, struct event *ev)
 	free(rcpt);
 	free(status);
 	free(action);
-	return ev->bounce.recipient != NULL;
+	return ev->bounce.recipient ? REPORT_BOUNCE : REPORT_NONE;
 }
 
 /* A "Message-ID:" / "In-Reply-To:" line in returned headers (text). */
@@ -336,15 +365,18 @@ static const struct part *dsn_part(const struct message *m)
 	return NULL;
 }
 
-bool bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev)
+enum report bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev)
 {
 	const struct part *dsn = dsn_part(m);
 	if (dsn == NULL && !(daemon_sender(m) && bounce_subject(m)))
-		return false;
-	if (!(dsn && dsn->text && dsn_parse(dsn->text, ev)))
+		return REPORT_NONE;
+	enum report r = dsn && dsn->text ? dsn_parse(dsn->text, ev) : REPORT_NONE;
+	if (r == REPORT_RECEIPT)
+		return r;
+	if (r == REPORT_NONE)
 		bounce_text(m, ev);
 	find_notice(ctx->conf, m, ev);
-	return true;
+	return REPORT_BOUNCE;
 }
 
 /* Used when a configured bounce rule matched a mail the shapes above do

@@ -21,12 +21,15 @@
 struct pattern {
 	regex_t re;
 	int group;
+	bool nosub;             /* a condition: matches or not, no spans */
 	char *src;              /* as written, for messages */
 };
 
 /* Fold and compile; 0 or -1 with *err (regerror's words). `lines` makes
- * ^ $ match at line ends and keeps . and [^x] inside one line: used for
- * extraction patterns, whose values never span lines. */
+ * an extraction pattern: ^ $ match at line ends and . and [^x] stay
+ * inside one line (values never span lines), and spans are reported.
+ * Otherwise a condition: spans are not computed (much cheaper), and
+ * pattern_search() then only says whether it matches. */
 int pattern_compile(struct pattern *p, const char *src, bool lines, char **err);
 void pattern_free(struct pattern *p);
 /* Search s[from, len) (s NUL-terminated at len); on a match fill the
@@ -156,18 +159,22 @@ void trust_decide(const struct classify_ctx *ctx, const struct message *outer,
 
 /* ---- built-in kinds (classify_builtin.c, classify_cmd.c) ---- */
 
-enum auto_level { AUTO_NONE, AUTO_WEAK, AUTO_STRONG };
+enum auto_level { AUTO_NONE, AUTO_HINT, AUTO_WEAK, AUTO_STRONG };
 /* RFC 3834 and vacation markers. STRONG: certainly a reply by a machine
  * (Auto-Submitted: auto-replied, X-Autoreply, X-Autorespond, Precedence:
- * auto_reply, a vacation subject). WEAK: mail sent by a machine
- * (Auto-Submitted: auto-generated, Precedence: bulk|junk|list,
- * X-Auto-Response-Suppress), which KAMUSM's and EBYS's notification
- * systems may well send: rules still see it, commands never. */
+ * auto_reply, a vacation subject, a read receipt). WEAK: mail sent by a
+ * machine (Auto-Submitted: auto-generated, Precedence: bulk|junk|list),
+ * which KAMUSM's and EBYS's notification systems may well send: rules
+ * still see it, commands never. HINT: only X-Auto-Response-Suppress,
+ * which Exchange may also set on a person's mail: it blocks nothing, but
+ * mail nothing else claimed becomes an auto_reply. */
 enum auto_level autoreply_level(const struct message *m);
 
 /* Bounces: RFC 3464 reports and the common non-standard shapes. Fills
- * ev->bounce and returns true if m is one. */
-bool bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
+ * ev->bounce for a failure or delay. A report whose recipients were all
+ * delivered (relayed, expanded) is a receipt, not a bounce. */
+enum report { REPORT_NONE, REPORT_BOUNCE, REPORT_RECEIPT };
+enum report bounce_detect(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
 /* The bounce fields of a mail a configured bounce rule matched. */
 void bounce_fill(const struct classify_ctx *ctx, const struct message *m, struct event *ev);
 

@@ -94,7 +94,8 @@ int pattern_compile(struct pattern *p, const char *src, bool lines, char **err)
 		buf_free(&b);
 		return -1;
 	}
-	int rc = regcomp(&p->re, b.p, REG_EXTENDED | (lines ? REG_NEWLINE : 0));
+	p->nosub = !lines;
+	int rc = regcomp(&p->re, b.p, REG_EXTENDED | (lines ? REG_NEWLINE : REG_NOSUB));
 	buf_free(&b);
 	if (rc != 0) {
 		char msg[256];
@@ -128,6 +129,11 @@ bool pattern_search(const struct pattern *p, const char *s, size_t len, size_t f
 	m[0].rm_eo = (regoff_t)len;
 	if (regexec(&p->re, s, (size_t)p->group + 1, m, REG_STARTEND) != 0)
 		return false;
+	if (p->nosub) {
+		if (vso || veo || mend)
+			fatalx("rules: a condition pattern has no spans");
+		return true;
+	}
 	int g = m[p->group].rm_so >= 0 ? p->group : 0;
 	if (vso)
 		*vso = (size_t)m[g].rm_so;

@@ -464,7 +464,7 @@ static const char *addr_or(const char *a)
 	return a ? a : "(none)";
 }
 
-/* Forwarded mail is as good as the officer who forwarded it. */
+/* Forwarded KAMUSM mail is as good as the officer who forwarded it. */
 static void trust_forward(const struct config *c, const struct message *outer,
 			  const struct message *orig, bool want_kamusm, struct event *ev)
 {
@@ -516,18 +516,21 @@ static void trust_command(const struct config *c, const struct message *m, struc
 	free(how);
 }
 
-static void trust_request(const struct config *c, const struct message *m, struct event *ev)
+static void trust_request(const struct config *c, const struct message *m, bool forwarded,
+			  struct event *ev)
 {
 	const char *from = m->from.email;
+	const char *who = forwarded ? "forwarded by" : "sender";
 	if (from == NULL || !conf_domain_allowed(c, from)) {
-		set_trust(ev, false, xasprintf("sender %s is outside the institution's domains",
+		set_trust(ev, false, xasprintf("%s %s, outside the institution's domains", who,
 					       addr_or(from)));
 		return;
 	}
 	bool ok;
 	char *how = auth_words(c, m, &ok);
-	set_trust(ev, ok, ok ? xasprintf("institution sender %s: %s", from, how)
-			     : xasprintf("institution sender %s is not authenticated: %s", from, how));
+	set_trust(ev, ok, ok ? xasprintf("%s %s of the institution: %s", who, from, how)
+			     : xasprintf("%s %s of the institution, not authenticated: %s", who, from,
+					 how));
 	free(how);
 }
 
@@ -565,10 +568,9 @@ void trust_decide(const struct classify_ctx *ctx, const struct message *outer,
 			trust_kamusm(c, outer, ev);
 		return;
 	case MK_REQUEST:
-		if (fwd)
-			trust_forward(c, outer, orig, false, ev);
-		else
-			trust_request(c, outer, ev);
+		/* whoever put the letter in the mailbox, forwarded or not, must
+		 * be inside the institution and authenticated */
+		trust_request(c, outer, fwd, ev);
 		return;
 	case MK_COMMAND:
 		trust_command(c, outer, ev);

@@ -263,6 +263,21 @@ static void test_not_commands(void **state)
 	event_free(&ev);
 }
 
+/* Exchange may mark a person's own mail with X-Auto-Response-Suppress:
+ * an officer's command still counts; unclaimed mail so marked does not. */
+static void test_suppress_header(void **state)
+{
+	(void)state;
+	struct event ev = run(EBYS, "Re: [EIMZA-2026-0042]", REPLY "X-Auto-Response-Suppress: All\n",
+			      "ONAY\n");
+	assert_int_equal(ev.kind, MK_COMMAND);
+	assert_int_equal(ev.command.verb, CMD_APPROVE);
+	event_free(&ev);
+	ev = run("someone@mail.example", "Hello", "X-Auto-Response-Suppress: All\n", "Hello\n");
+	assert_int_equal(ev.kind, MK_AUTO_REPLY);
+	event_free(&ev);
+}
+
 static void test_html_command(void **state)
 {
 	(void)state;
@@ -292,6 +307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gonderildi_turkish_subject_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_officer_mail_to_kamusm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suppress_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_html_command, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
