@@ -340,14 +340,21 @@ static void quarantine(struct store *s, const char *coll, const char *id, const 
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	char *dst = NULL;
 	int rc = mkdir_private(s->dirfd, cdir);
+	/* never over an earlier damaged copy: add .1, .2 ... if needed */
 	for (int i = 0; rc == 0 && i < 100; i++) {
 		free(dst);
 		dst = i ? xasprintf("%s/%s.json.%s.%d", cdir, id, stamp, i)
 			: xasprintf("%s/%s.json.%s", cdir, id, stamp);
 		rc = renameat2(s->dirfd, src, s->dirfd, dst, RENAME_NOREPLACE);
+		if (rc < 0 && errno == EINVAL) {        /* no RENAME_NOREPLACE here */
+			if (faccessat(s->dirfd, dst, F_OK, 0) == 0)
+				errno = EEXIST;
+			else
+				rc = renameat(s->dirfd, src, s->dirfd, dst);
+		}
 		if (rc == 0 || errno != EEXIST)
 			break;
-		rc = 0;
+		rc = i < 99 ? 0 : -1;
 	}
 	if (rc == 0)
 		log_warnx("store: %s/%s: %s; moved to %s/%s", s->dir, src, why, s->dir, dst);
