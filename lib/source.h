@@ -36,8 +36,9 @@
  *
  * Too large. A message whose size exceeds [source] max_message_size is
  * still returned, in its place in UID order, but with data NULL, len 0 and
- * `oversize` set (`size` says how big it is); its body is never fetched.
- * The caller records it as unreadable and marks it like any other, so it
+ * `oversize` set (`size` says how big it is); its body is never kept in
+ * memory (nor fetched, on the listing path; the one-round-trip IDLE path
+ * reads it past and drops it). The caller records it as unreadable and marks it like any other, so it
  * does not come back. (A message the server cannot deliver at all, e.g.
  * expunged between the listing and the body fetch, is simply not returned.)
  *

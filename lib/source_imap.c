@@ -75,6 +75,7 @@ struct imap_src {
 	struct tls_trust *trust;
 	bool ok;                 /* the last command succeeded */
 	bool idling;
+	int wait_fd;             /* the fd wait_start() handed out while idling */
 	int wake_fd;             /* eventfd, see "Waiting" above */
 	bool has_idle, has_move, has_uidplus;
 	bool preauth;            /* the greeting was PREAUTH */
@@ -944,7 +945,11 @@ static int imap_wait_start(struct source *s, int *fd, char **err)
 	*fd = -1;
 	if (p->imap == NULL)
 		return seterr(err, "imap: wait: not connected");
-	if (!s->conf->imap.idle || !p->has_idle || p->idling)
+	if (p->idling) {
+		*fd = p->wait_fd;                       /* asked twice: same wait */
+		return 0;
+	}
+	if (!s->conf->imap.idle || !p->has_idle)
 		return 0;
 	if (new_count(p) > 0) {
 		/* An EXISTS came with an earlier response (say, a STORE's):
@@ -961,10 +966,10 @@ static int imap_wait_start(struct source *s, int *fd, char **err)
 	if (p->imap->imap_stream->read_buffer_len > 0) {
 		if (wake_fd(p, err) < 0)
 			return -1;
-		*fd = p->wake_fd;
+		*fd = p->wait_fd = p->wake_fd;
 		return 0;
 	}
-	*fd = mailimap_idle_get_fd(p->imap);
+	*fd = p->wait_fd = mailimap_idle_get_fd(p->imap);
 	return 0;
 }
 
