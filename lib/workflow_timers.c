@@ -66,12 +66,15 @@ static time_t first_due(struct wf *wf, enum app_state s, time_t since)
 }
 
 /* The next reminder after one sent at `from`: the state's repeat interval,
- * and never sooner than one working day. */
+ * and never sooner than one working day. Taahhütnames wait for the weekly
+ * post: that reminder repeats after the next posting day, not daily. */
 static time_t repeat_due(struct wf *wf, enum app_state s, time_t from)
 {
 	const struct reminder_rule *r = rule_for(s);
 	if (r == NULL)
 		return 0;
+	if (s == ST_COMMITMENT_RECEIVED)
+		return cal_day_after_weekday(wf->cal, from, wf->conf->workflow.posting_day);
 	const struct period *p = period_at(wf, r->repeat ? r->repeat : r->first);
 	static const struct period one_day = { PERIOD_WORK_DAYS, 1 };
 	time_t a = cal_add(wf->cal, from, p), b = cal_add(wf->cal, from, &one_day);
