@@ -126,6 +126,27 @@ static enum src_mark mark_for(const struct ez_result *r)
 	}
 }
 
+/* Mark a committed batch: one command per kind of mark. A failed mark is
+ * only logged: the position and the Message-IDs are already recorded, so
+ * the message will not be handled twice. */
+static void mark_batch(struct daemon *d, struct raw_msg *msgs, const struct ez_result *res, size_t n)
+{
+	struct source *src = d->mb.src;
+	const struct raw_msg **v = xcalloc(n ? n : 1, sizeof(*v));
+	for (int how = MARK_HANDLED; how <= MARK_OTHER; how++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (mark_for(&res[i]) == (enum src_mark)how)
+				v[k++] = &msgs[i];
+		char *err = NULL;
+		if (k > 0 && src->ops->mark_many(src, v, k, (enum src_mark)how, &err) < 0) {
+			log_warnx("source: marking %zu message(s): %s", k, err);
+			free(err);
+		}
+	}
+	free(v);
+}
+
 /* One batch: fetch, ingest (one commit), then mark. Returns the number of
  * messages, or -1 when the connection failed. */
 static int mb_fetch_batch(struct daemon *d)
@@ -155,13 +176,7 @@ static int mb_fetch_batch(struct daemon *d)
 		return -1;
 	}
 	mb->last_uid = top;
-	for (size_t i = 0; i < n; i++) {
-		if (mb->src->ops->mark(mb->src, &msgs[i], mark_for(&res[i]), &err) < 0) {
-			log_warnx("source: mark uid %u: %s", msgs[i].uid, err);
-			free(err);
-			err = NULL;
-		}
-	}
+	mark_batch(d, msgs, res, n);
 	log_info("source: %zu message(s) handled, up to uid %u", n, top);
 	free(res);
 	raw_msgs_free(msgs, n);
