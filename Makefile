@@ -144,15 +144,19 @@ install: all
 	  [ -e $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f ] || \
 	    install -m 0640 conf/$$f $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f; \
 	done
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	    -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' systemd/eimzad.service.in \
-	    > $(DESTDIR)$(UNITDIR)/eimzad.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/eimzad.service
+	for u in eimzad.service eimzad-purge.service; do \
+	  sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	      -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \
+	      systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 0644 systemd/eimzad-purge.timer $(DESTDIR)$(UNITDIR)/
 	-install -m 0644 daemon/*.8 $(DESTDIR)$(MANDIR)/man8/ 2>/dev/null
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/eimzad $(DESTDIR)$(BINDIR)/eimzactl \
-	    $(DESTDIR)$(UNITDIR)/eimzad.service $(DESTDIR)$(MANDIR)/man8/eimzad.8 \
+	    $(DESTDIR)$(UNITDIR)/eimzad.service $(DESTDIR)$(UNITDIR)/eimzad-purge.service \
+	    $(DESTDIR)$(UNITDIR)/eimzad-purge.timer $(DESTDIR)$(MANDIR)/man8/eimzad.8 \
 	    $(DESTDIR)$(MANDIR)/man8/eimzactl.8
 	rm -rf $(DESTDIR)$(DATADIR)/eimzad
 

@@ -8,8 +8,20 @@
  *   2027-01-01            Yılbaşı
  *   2027-10-28 13:00      Cumhuriyet Bayramı arifesi (afternoon off)
  *
- * Text after the date (and time) is a comment. Lines starting with # are
- * comments. Errors are reported as file:line.
+ * Text after the date (and time) is a comment; it must not start with a
+ * digit (a token after the date that does is read as the time). Lines
+ * starting with # are comments. Errors (bad date, bad time, duplicate date)
+ * are reported as file:line; cal_create then fails after reading the
+ * whole file.
+ *
+ * A half day is a working day whose working hours (and SMS hours, and
+ * reminder passes) end at its time. Working time is the half-open interval
+ * [work_start, work_end): 17:30 itself is outside.
+ *
+ * Every search for working time is bounded: if none is found within three
+ * years (a holidays file that blocks every day, or a longer period), the
+ * functions return the instant three years on and log a warning; they
+ * never loop without end. Each call costs O(days walked).
  *
  * All times are time_t (UTC seconds); conversion to local time uses the
  * configured timezone (the process's TZ is set to it at start-up; the
@@ -33,7 +45,9 @@ void cal_free(struct calendar *cal);
 /* t + p: calendar periods add plainly (months by calendar month, same day
  * or the month's last day); working minutes count only working time; working
  * days count whole working days and land at the same clock time (or at
- * the start of working hours of the next working day if t was outside). */
+ * the start of working hours of the next working day if t was outside).
+ * If that clock time is off on the day reached (a half day), the result is
+ * the next working time after it. A period of 0 (off) returns t. */
 time_t cal_add(const struct calendar *cal, time_t t, const struct period *p);
 
 bool cal_is_working_day(const struct calendar *cal, time_t t);

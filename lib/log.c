@@ -29,6 +29,7 @@ enum log_level log_getlevel(void)
 	return log_level;
 }
 
+static void vlog(enum log_level lvl, int errnum, const char *fmt, va_list ap) PRINTF_LIKE(3, 0);
 static void vlog(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {
 	if (lvl > log_level)

@@ -4,7 +4,7 @@
  * message_parse() runs libetpan's MIME parser over the raw bytes once and
  * produces headers decoded to UTF-8 (RFC 2047, RFC 2231), the main body as
  * UTF-8 text (text/plain preferred; else text/html converted with
- * html_to_text()), the attachments the rules may read (text/csv, text/*,
+ * html_to_text()), the attachments the rules may read (text/csv and other text parts,
  * message/rfc822, delivery-status), and the forwarded original if there is
  * one (see `forwarded`).
  *

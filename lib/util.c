@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <gnutls/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -467,4 +468,13 @@ void secure_free(char *s)
 		return;
 	explicit_bzero(s, strlen(s));
 	free(s);
+}
+
+void sha256_hex(const void *data, size_t n, char out[65])
+{
+	unsigned char d[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, n, d) < 0)
+		fatalx("sha256: digest failed");
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }

@@ -106,6 +106,9 @@ char *time_fmt_utc(time_t t, char *buf, size_t len);
 /* Parse RFC 3339 ("...Z" or with offset); returns -1 if malformed. */
 int time_parse_rfc3339(const char *s, time_t *out);
 
+/* SHA-256 of data as 64 lowercase hex digits + NUL. */
+void sha256_hex(const void *data, size_t n, char out[65]);
+
 /* Wipe memory that held a secret before freeing it. */
 void secure_free(char *s);
 

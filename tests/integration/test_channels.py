@@ -51,7 +51,7 @@ def setup():
     c.ca = TestCA()
     c.cert = c.ca.server_cert(['localhost', '127.0.0.1'])
     c.wrong = c.ca.wrong_host_cert()
-    c.other_ca = TestCA('another CA')
+    c.other_ca = TestCA(name='another CA')
     c.untrusted = c.other_ca.server_cert(['localhost'])
     c.secret = {}
     for name, value in [('smtp', SMTP_PASSWORD), ('sms', SMS_TOKEN), ('twilio', TWILIO_TOKEN),
