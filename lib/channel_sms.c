@@ -5,9 +5,9 @@
  * so the connection cache: HTTP keep-alive) live in priv and are reused
  * from batch to batch (https, or plain http towards a loopback host only).
  * Requests start no faster than [sms] rate per second
- * (a token bucket of at most two tokens, so starts are evenly spaced and
- * the rate holds over any one-second window to within one request; 0 =
- * unlimited). Redirects are not followed;
+ * (a token bucket of at most one and a half tokens, so starts are evenly
+ * spaced and the rate holds over any one-second window to within one
+ * request; 0 = unlimited). Redirects are not followed;
  * TLS is verified by libcurl (peer and host name) against [sms] ca_file or
  * the system store. One worker drives a channel at a time (outbox.h):
  * send() is not reentrant.
@@ -752,12 +752,12 @@ static long bucket_wait(struct sms_priv *p)
 	int64_t now = mono_ms();
 	p->tokens += (double)(now - p->last_refill) * p->rate / 1000.0;
 	p->last_refill = now;
-	/* Two tokens at most: a wake-up that comes late (the poll's
-	 * millisecond granularity, a busy machine) is made up by the next
-	 * start instead of being lost, yet a one-second window never sees
-	 * more than rate + 1 starts. */
-	if (p->tokens > 2)
-		p->tokens = 2;
+	/* At most one and a half tokens: a wake-up that comes late (the
+	 * poll's millisecond granularity, a busy machine) by up to half an
+	 * interval is made up by the next start instead of being lost, yet a
+	 * one-second window never holds more than rate + 1 starts. */
+	if (p->tokens > 1.5)
+		p->tokens = 1.5;
 	if (p->tokens >= 1)
 		return 0;
 	return (long)ceil((1 - p->tokens) * 1000.0 / p->rate);

@@ -241,6 +241,8 @@ def smtp_plain_or_implicit_tls_refused_at_open(c):
     check('loopback' in res.get('open_error', ''), 'tls = none refused: %r' % res)
     res, _ = chsend(c, smtp_conf(c, 465, tls='tls', host='mail.example.edu.tr', user=False), [mail(1)])
     check('implicit TLS' in res.get('open_error', ''), 'tls = tls refused: %r' % res)
+    res, _ = chsend(c, smtp_conf(c, 25, tls='none', host='::1', user=False), [mail(1)])
+    check('IPv6' in res.get('open_error', ''), 'IPv6 literal refused: %r' % res)
 
 
 @test

@@ -1,13 +1,21 @@
+<<<<<<< HEAD
 """A throw-away certificate authority for tests, made with the openssl tool.
+=======
+"""A throw-away certificate authority for TLS tests, made with the openssl tool.
+>>>>>>> wt-channels
 
     from testca import TestCA
-    ca = TestCA()                                   # a new CA in a temp dir
-    cert, key = ca.server_cert(['localhost', '127.0.0.1'])
-    bad, badkey = ca.wrong_host_cert()              # valid chain, other name
-    ca.ca_file                                      # PEM to trust ([smtp] ca_file)
-    ssl_ctx = ca.server_context(cert, key)          # ssl.SSLContext for a server
-    ca.cleanup()
+    ca = TestCA()                                # a new CA in a private temp dir
+    ca = TestCA(tmpdir)                          # ... or in a folder you remove
+    cert, key = ca.issue('imap', ['localhost', '127.0.0.1'])
+    cert, key = ca.server_cert(['localhost'])    # the same, named for you
+    bad, badkey = ca.wrong_host_cert()           # valid chain, another name
+    other = TestCA(name='another CA')            # a CA nobody trusts
+    ca.cert  (== ca.ca_file)                     # the CA's PEM: [smtp] ca_file
+    ctx = ca.server_context(cert, key, sni_log)  # ssl.SSLContext for a server
+    ca.cleanup()                                 # removes the temp dir it made
 
+<<<<<<< HEAD
 A CA may also live in a folder the caller owns (removed by the caller):
 
     ca = TestCA('/tmp/x/ca')                        # ca.cert == ca.ca_file
@@ -19,6 +27,13 @@ addresses for literals) and serverAuth, as a real server certificate
 would. Every file lives in one private temporary folder that cleanup()
 removes. Used by the SMTP and IMAP tests (smtpsink.py, the IMAP server
 tests), and usable for an HTTPS sms server.
+=======
+Keys are ECDSA P-256 (fast to make). Certificates are valid from now for
+two days and carry what a real server certificate carries: subjectAltName
+entries (DNS names, or IP addresses for literals), serverAuth,
+digitalSignature, CA:FALSE. Used by the SMTP tests (smtpsink.py), the
+IMAP tests and the HTTPS SMS tests (smsserver.py with a TLS context).
+>>>>>>> wt-channels
 """
 import ipaddress
 import os
@@ -28,38 +43,51 @@ import subprocess
 import tempfile
 
 
-def _run(args, cwd):
-    subprocess.run(['openssl'] + args, cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
+def _run(*argv):
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
 
 
 class TestCA:
     def __init__(self, folder=None, name='eimzad test CA'):
+<<<<<<< HEAD
         if folder is None:
             self.dir = tempfile.mkdtemp(prefix='eimza-ca-')
         else:
             self.dir = folder
             os.makedirs(folder, exist_ok=True)
+=======
+        self._own = folder is None
+        self.dir = tempfile.mkdtemp(prefix='eimza-ca-') if folder is None else folder
+        os.makedirs(self.dir, exist_ok=True)
+>>>>>>> wt-channels
         os.chmod(self.dir, 0o700)
-        self.ca_file = os.path.join(self.dir, 'ca.pem')
-        self.ca_key = os.path.join(self.dir, 'ca.key')
+        self.cert = os.path.join(self.dir, 'ca.crt')
+        self.key = os.path.join(self.dir, 'ca.key')
+        self.ca_file, self.ca_key = self.cert, self.key
         self._serial = 1
-        _run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-              '-nodes', '-keyout', self.ca_key, '-out', self.ca_file, '-days', '2',
-              '-subj', '/CN=' + name,
-              '-addext', 'basicConstraints=critical,CA:TRUE',
-              '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], self.dir)
+        _run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+             '-nodes', '-keyout', self.key, '-out', self.cert, '-days', '2',
+             '-subj', '/CN=' + name, '-addext', 'basicConstraints=critical,CA:TRUE',
+             '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+        os.chmod(self.key, 0o600)
 
-    def server_cert(self, hosts, name=None):
-        """A certificate signed by this CA for the given host names / IPs.
-        Returns (cert_path, key_path)."""
+    def issue(self, name, hosts):
+        """A certificate signed by this CA for the given DNS names / IP
+        addresses, as name.crt / name.key. Returns (cert_path, key_path)."""
         hosts = list(hosts)
+<<<<<<< HEAD
         base = name or 'server%d' % self._serial
         self._serial += 1
         key = os.path.join(self.dir, base + '.key')
         csr = os.path.join(self.dir, base + '.csr')
         cert = os.path.join(self.dir, base + '.pem')
         ext = os.path.join(self.dir, base + '.ext')
+=======
+        key = os.path.join(self.dir, name + '.key')
+        csr = os.path.join(self.dir, name + '.csr')
+        crt = os.path.join(self.dir, name + '.crt')
+        ext = os.path.join(self.dir, name + '.ext')
+>>>>>>> wt-channels
         sans = []
         for h in hosts:
             try:
@@ -72,13 +100,18 @@ class TestCA:
                     'keyUsage=critical,digitalSignature\n'
                     'extendedKeyUsage=serverAuth\n'
                     'subjectAltName=%s\n' % ','.join(sans))
-        _run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-              '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=' + hosts[0]], self.dir)
-        _run(['x509', '-req', '-in', csr, '-CA', self.ca_file, '-CAkey', self.ca_key,
-              '-set_serial', str(1000 + self._serial), '-days', '2', '-extfile', ext,
-              '-out', cert], self.dir)
+        self._serial += 1
+        _run('openssl', 'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+             '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=' + hosts[0])
+        _run('openssl', 'x509', '-req', '-in', csr, '-CA', self.cert, '-CAkey', self.key,
+             '-set_serial', str(1000 + self._serial), '-days', '2', '-extfile', ext,
+             '-out', crt)
         os.chmod(key, 0o600)
-        return cert, key
+        return crt, key
+
+    def server_cert(self, hosts, name=None):
+        """issue() with a generated name."""
+        return self.issue(name or 'server%d' % self._serial, hosts)
 
     @property
     def cert(self):
@@ -91,7 +124,7 @@ class TestCA:
 
     def wrong_host_cert(self):
         """A valid certificate from this CA for a name no test connects to."""
-        return self.server_cert(['wrong-host.invalid'], name='wronghost')
+        return self.issue('wronghost', ['wrong-host.invalid'])
 
     def server_context(self, cert, key, sni_log=None):
         """An ssl.SSLContext for a server presenting cert. If sni_log is a
@@ -107,4 +140,11 @@ class TestCA:
         return ctx
 
     def cleanup(self):
+<<<<<<< HEAD
         shutil.rmtree(self.dir, ignore_errors=True)
+=======
+        """Remove the folder if this CA made it (a given folder is the
+        caller's to remove)."""
+        if self._own:
+            shutil.rmtree(self.dir, ignore_errors=True)
+>>>>>>> wt-channels
