@@ -1,8 +1,4 @@
-<<<<<<< HEAD
-"""A throw-away certificate authority for tests, made with the openssl tool.
-=======
 """A throw-away certificate authority for TLS tests, made with the openssl tool.
->>>>>>> wt-channels
 
     from testca import TestCA
     ca = TestCA()                                # a new CA in a private temp dir
@@ -15,25 +11,11 @@
     ctx = ca.server_context(cert, key, sni_log)  # ssl.SSLContext for a server
     ca.cleanup()                                 # removes the temp dir it made
 
-<<<<<<< HEAD
-A CA may also live in a folder the caller owns (removed by the caller):
-
-    ca = TestCA('/tmp/x/ca')                        # ca.cert == ca.ca_file
-    cert, key = ca.issue('imap', ['localhost'])     # named files in that folder
-
-Keys are ECDSA P-256 (fast to make); certificates are valid from now for
-two days and carry subjectAltName entries (DNS names, or IP
-addresses for literals) and serverAuth, as a real server certificate
-would. Every file lives in one private temporary folder that cleanup()
-removes. Used by the SMTP and IMAP tests (smtpsink.py, the IMAP server
-tests), and usable for an HTTPS sms server.
-=======
 Keys are ECDSA P-256 (fast to make). Certificates are valid from now for
 two days and carry what a real server certificate carries: subjectAltName
 entries (DNS names, or IP addresses for literals), serverAuth,
 digitalSignature, CA:FALSE. Used by the SMTP tests (smtpsink.py), the
 IMAP tests and the HTTPS SMS tests (smsserver.py with a TLS context).
->>>>>>> wt-channels
 """
 import ipaddress
 import os
@@ -49,17 +31,9 @@ def _run(*argv):
 
 class TestCA:
     def __init__(self, folder=None, name='eimzad test CA'):
-<<<<<<< HEAD
-        if folder is None:
-            self.dir = tempfile.mkdtemp(prefix='eimza-ca-')
-        else:
-            self.dir = folder
-            os.makedirs(folder, exist_ok=True)
-=======
         self._own = folder is None
         self.dir = tempfile.mkdtemp(prefix='eimza-ca-') if folder is None else folder
         os.makedirs(self.dir, exist_ok=True)
->>>>>>> wt-channels
         os.chmod(self.dir, 0o700)
         self.cert = os.path.join(self.dir, 'ca.crt')
         self.key = os.path.join(self.dir, 'ca.key')
@@ -75,19 +49,10 @@ class TestCA:
         """A certificate signed by this CA for the given DNS names / IP
         addresses, as name.crt / name.key. Returns (cert_path, key_path)."""
         hosts = list(hosts)
-<<<<<<< HEAD
-        base = name or 'server%d' % self._serial
-        self._serial += 1
-        key = os.path.join(self.dir, base + '.key')
-        csr = os.path.join(self.dir, base + '.csr')
-        cert = os.path.join(self.dir, base + '.pem')
-        ext = os.path.join(self.dir, base + '.ext')
-=======
         key = os.path.join(self.dir, name + '.key')
         csr = os.path.join(self.dir, name + '.csr')
         crt = os.path.join(self.dir, name + '.crt')
         ext = os.path.join(self.dir, name + '.ext')
->>>>>>> wt-channels
         sans = []
         for h in hosts:
             try:
@@ -113,15 +78,6 @@ class TestCA:
         """issue() with a generated name."""
         return self.issue(name or 'server%d' % self._serial, hosts)
 
-    @property
-    def cert(self):
-        """The CA certificate (PEM): what a client trusts."""
-        return self.ca_file
-
-    def issue(self, name, hosts):
-        """server_cert() with the files named after `name`."""
-        return self.server_cert(hosts, name=name)
-
     def wrong_host_cert(self):
         """A valid certificate from this CA for a name no test connects to."""
         return self.issue('wronghost', ['wrong-host.invalid'])
@@ -140,11 +96,7 @@ class TestCA:
         return ctx
 
     def cleanup(self):
-<<<<<<< HEAD
-        shutil.rmtree(self.dir, ignore_errors=True)
-=======
         """Remove the folder if this CA made it (a given folder is the
         caller's to remove)."""
         if self._own:
             shutil.rmtree(self.dir, ignore_errors=True)
->>>>>>> wt-channels
