@@ -590,3 +590,31 @@ void cal_free(struct calendar *cal)
 	free(cal->hol);
 	free(cal);
 }
+
+time_t cal_sub(time_t t, const struct period *p)
+{
+	switch (p->unit) {
+	case PERIOD_SECONDS:
+		return t - (time_t)p->n;
+	case PERIOD_WORK_MINUTES:
+		return t - (time_t)p->n * 60;
+	case PERIOD_WORK_DAYS:
+		return t - (time_t)p->n * 86400;
+	case PERIOD_MONTHS:
+		break;
+	}
+	struct tm tm;
+	localtime_r(&t, &tm);
+	int mday = tm.tm_mday;
+	long months = (long)tm.tm_year * 12 + tm.tm_mon - (long)p->n;
+	tm.tm_year = (int)(months / 12);
+	tm.tm_mon = (int)(months % 12);
+	/* Clamp to the target month's last day (Mar 31 - 1mo = Feb 28/29). */
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y = tm.tm_year + 1900, last = mdays[tm.tm_mon];
+	if (tm.tm_mon == 1 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		last = 28;
+	tm.tm_mday = mday > last ? last : mday;
+	tm.tm_isdst = -1;
+	return mktime(&tm);
+}

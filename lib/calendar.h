@@ -50,6 +50,12 @@ void cal_free(struct calendar *cal);
  * the next working time after it. A period of 0 (off) returns t. */
 time_t cal_add(const struct calendar *cal, time_t t, const struct period *p);
 
+/* t - p in calendar time, for retention and cut-offs that reach back:
+ * seconds plainly, months by calendar month (clamped to the month's last
+ * day); working units are taken as calendar days / minutes, since going
+ * back over holidays would only shift an already coarse limit. */
+time_t cal_sub(time_t t, const struct period *p);
+
 bool cal_is_working_day(const struct calendar *cal, time_t t);
 bool cal_is_working_time(const struct calendar *cal, time_t t);
 /* The first instant >= t that lies in working time. */

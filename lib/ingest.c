@@ -37,7 +37,7 @@ static time_t catchup_before(const struct eimzad *ez, json_object *src)
 	time_t go_live = jget_time(src, "go_live");
 	if (period_is_zero(p) || go_live == 0)
 		return 0;
-	return go_live - (p->unit == PERIOD_SECONDS ? (time_t)p->n : (time_t)p->n * 86400);
+	return cal_sub(go_live, p);
 }
 
 static void count_kinds(struct txn *t, const uint64_t *kinds)

@@ -905,13 +905,7 @@ int wf_purge(struct wf *wf, struct txn *t, time_t now, bool dry_run, json_object
 	     char **err)
 {
 	(void)err;
-	struct period r = wf->conf->general.retention;
-	time_t cutoff = r.unit == PERIOD_SECONDS ? now - (time_t)r.n : now;
-	if (r.unit == PERIOD_MONTHS || r.unit == PERIOD_WORK_DAYS || r.unit == PERIOD_WORK_MINUTES) {
-		/* cal_add goes forward; find the cut-off by stepping back a year
-		 * at most and walking forward is overkill: approximate months. */
-		cutoff = now - (time_t)(r.n * (r.unit == PERIOD_MONTHS ? 31 * 86400 : 86400));
-	}
+	time_t cutoff = cal_sub(now, &wf->conf->general.retention);
 	struct purge_ctx c = { wf, t, cutoff, dry_run, report, NULL };
 	store_foreach(wf->store, "apps", purge_pick, &c);
 	for (size_t i = 0; c.ids && c.ids[i]; i++)
@@ -955,17 +949,12 @@ static void hook_dead(void *ctx, struct txn *t, const struct notice *n)
 	}
 }
 
-static void hook_sent(void *ctx, struct txn *t, const struct notice *n)
-{
-	(void)ctx;
-	(void)t;
-	(void)n;
-}
-
 void wf_outbox_hooks(struct wf *wf, struct outbox_hooks *h)
 {
 	h->ctx = wf;
 	h->app_state = hook_state;
 	h->on_dead = hook_dead;
-	h->on_sent = hook_sent;
+	/* Sent notices need no follow-up: the timeline reads their state
+	 * from the notices themselves (eimzactl show). */
+	h->on_sent = NULL;
 }

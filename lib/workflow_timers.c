@@ -99,10 +99,7 @@ static time_t pw_warn_due(struct wf *wf, json_object *doc)
 	time_t exp = jget_time(doc, "credentials.expires");
 	if (exp == 0 || app_doc_state(doc) != ST_CREDENTIALS_ISSUED || jget_bool(doc, "credentials.warned"))
 		return 0;
-	const struct period *w = &wf->conf->workflow.password_warn;
-	if (w->unit != PERIOD_SECONDS)
-		return exp - 30 * 86400;
-	return exp - (time_t)w->n;
+	return cal_sub(exp, &wf->conf->workflow.password_warn);
 }
 
 static time_t min_nonzero(time_t a, time_t b)

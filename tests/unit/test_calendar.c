@@ -438,10 +438,35 @@ static void test_blocked_calendar_is_bounded(void **state)
 	free(path);
 }
 
+/* cal_sub reaches back in calendar time: months clamp to the month's end. */
+static void test_sub(void **state)
+{
+	(void)state;
+	set_tz("Europe/Istanbul");
+	static const struct { const char *from, *period, *want; } cases[] = {
+		{ "2026-03-31 10:00", "1mo", "2026-02-28 10:00" },
+		{ "2028-03-31 10:00", "1mo", "2028-02-29 10:00" },
+		{ "2026-01-15 08:00", "2mo", "2025-11-15 08:00" },
+		{ "2026-03-02 10:00", "30d", "2026-01-31 10:00" },
+		{ "2026-03-02 10:00", "4h", "2026-03-02 06:00" },
+		{ "2027-03-02 10:00", "365d", "2026-03-02 10:00" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct period p;
+		assert_int_equal(period_parse(cases[i].period, &p, NULL), 0);
+		char got[32];
+		cal_fmt_datetime(cal_sub(at(cases[i].from), &p), got, sizeof(got));
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s - %s: got %s, expected %s", cases[i].from, cases[i].period, got,
+				 cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_add, tz_istanbul),
+		cmocka_unit_test(test_sub),
 		cmocka_unit_test_setup(test_add_dst_zone, tz_istanbul),
 		cmocka_unit_test_setup(test_add_other_hours, tz_istanbul),
 		cmocka_unit_test_setup(test_next_sms_time, tz_istanbul),
