@@ -600,6 +600,22 @@ static void test_inline_forward_html(void **state)
 	assert_string_equal(m->forwarded->body, "Özgün metin.\n");
 	message_free(m);
 
+	/* Apple Mail's HTML: the block inside <blockquote type="cite"> */
+	m = parse("From: memur@ornek.edu.tr\nSubject: Fwd: x\n" SYN MIME
+		  "Content-Type: text/html; charset=utf-8\n\n"
+		  "<div>Bilginize.<br><div><br><blockquote type=\"cite\"><div>İleti başlangıcı:</div>"
+		  "<br><div><span><b>Kimden: </b></span><span>Örnek Kurum &lt;bildirim@example.org&gt;"
+		  "</span></div><div><span><b>Konu: </b></span><span><b>Erişim (sentetik)</b></span>"
+		  "</div><div><span><b>Tarih: </b></span><span>26 Ekim 2021 14:25:08 GMT+3</span></div>"
+		  "<br><div>Özgün metin.</div></blockquote></div></div>\n");
+	assert_int_equal(m->fwd_style, FWD_INLINE);
+	assert_string_equal(m->fwd_client, "apple-tr");
+	assert_string_equal(m->forwarded->from.email, "bildirim@example.org");
+	assert_string_equal(m->forwarded->subject, "Erişim (sentetik)");
+	assert_int_equal(m->forwarded->date, 1635247508);
+	assert_string_equal(m->forwarded->body, "Özgün metin.\n");
+	message_free(m);
+
 	/* Outlook's HTML: bold labels, no separator text */
 	m = parse("From: memur@ornek.edu.tr\nSubject: İLT: x\n" SYN MIME
 		  "Content-Type: text/html; charset=utf-8\n\n"
