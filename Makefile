@@ -19,6 +19,11 @@ UNITDIR       ?= /lib/systemd/system
 DESTDIR       ?=
 
 CC      ?= cc
+# V=1 shows the commands; by default each step prints one short line.
+V       ?= 0
+ifeq ($(V),0)
+say      = @printf '  %-5s %s\n' $(1) $(2);
+endif
 BUILD   ?= build
 WERROR  ?= 0
 SAN     ?=
@@ -71,29 +76,29 @@ all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/libeimza.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/eimzad: $(BUILD)/daemon/eimzad.o $(BUILD)/libeimza.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/eimzactl: $(BUILD)/daemon/eimzactl.o $(BUILD)/libeimza.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(BUILD)/libeimza.a $(TEST_HELPER_OBJ) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
+	$(call say,LD,$@)$(CC) $(CPPFLAGS) -Itests/unit/helpers $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
 	    $(BUILD)/libeimza.a $(LDLIBS) -lcmocka
 
 $(TOOL_BIN): $(BUILD)/%: %.c $(BUILD)/libeimza.a $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeimza.a $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeimza.a $(LDLIBS)
 
 unit: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
 
