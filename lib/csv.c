@@ -178,5 +178,6 @@ int applicants_from_csv(const char *data, size_t len, const struct config *conf,
 	else
 		table_from_rows(&b, &rows, hdr, rows.n, false);
 	csv_rows_free(&rows);
+	tb_done(&b);
 	return rc;
 }

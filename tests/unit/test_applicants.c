@@ -313,6 +313,32 @@ static void test_text_shaped_lines(void **state)
 	free(err);
 }
 
+static void test_bounds(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "Ad Soyad;E-posta\n");
+	for (int i = 0; i < 50010; i++)
+		buf_printf(&b, "Kişi Numara;k%d@example.edu.tr\n", i);
+	struct applicant_table t;
+	assert_int_equal(applicants_from_csv(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 50000);
+	assert_int_equal(t.nerrors, 1);
+	want_error(&t, 0, 50002, "more than 50000 rows");
+	applicant_table_free(&t);
+	/* label blocks with ever-new labels: at most 64 extra columns */
+	buf_reset(&b);
+	for (int i = 0; i < 300; i++)
+		buf_printf(&b, "Ad Soyad: Kişi Numara\nE-posta: k%d@example.edu.tr\nEk%d: x\n\n", i, i);
+	assert_int_equal(applicants_from_text(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 300);
+	assert_int_equal(t.nextra, 64);
+	assert_string_equal(applicant_table_extra(&t, 63, "Ek63"), "x");
+	assert_null(applicant_table_extra(&t, 64, "Ek64"));
+	applicant_table_free(&t);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	log_init("test_applicants", false);
@@ -328,6 +354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_text_delimited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_label_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_shaped_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
