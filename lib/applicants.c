@@ -91,6 +91,7 @@ void tb_init(struct tbuild *b, struct applicant_table *t, const struct config *c
 	b->full = false;
 	b->seen = NULL;
 	b->nseen_cap = 0;
+	b->rows_cap = b->errors_cap = 0;
 }
 
 void tb_done(struct tbuild *b)
@@ -117,9 +118,10 @@ int tb_column(struct tbuild *b, const char *header, enum col c)
 	return (int)t->nextra++;
 }
 
-static void row_error(struct applicant_table *t, int row, const char *reason)
+static void row_error(struct tbuild *b, int row, const char *reason)
 {
-	t->errors = xreallocarray(t->errors, t->nerrors + 1, sizeof(*t->errors));
+	struct applicant_table *t = b->t;
+	t->errors = grow(t->errors, t->nerrors, &b->errors_cap, sizeof(*t->errors));
 	t->errors[t->nerrors].row = row;
 	t->errors[t->nerrors++].reason = xstrdup(reason);
 }
@@ -302,9 +304,10 @@ static void seen_add(struct tbuild *b, size_t i)
 static void accept_row(struct tbuild *b, struct applicant *a, char *const *extra)
 {
 	struct applicant_table *t = b->t;
-	t->rows = xreallocarray(t->rows, t->nrows + 1, sizeof(*t->rows));
+	size_t cap = b->rows_cap;
+	t->rows = grow(t->rows, t->nrows, &cap, sizeof(*t->rows));
 	t->rows[t->nrows] = *a;
-	t->extra = xreallocarray(t->extra, t->nrows + 1, sizeof(char **));
+	t->extra = grow(t->extra, t->nrows, &b->rows_cap, sizeof(char **));
 	char **ex = xcalloc(t->nextra + 1, sizeof(char *));
 	for (size_t j = 0; j < t->nextra; j++)
 		ex[j] = xstrdup(extra && extra[j] ? extra[j] : "");
@@ -320,7 +323,7 @@ void tb_row(struct tbuild *b, int row, char *const f[COL__FIELDS], char *const *
 		char msg[80];
 		snprintf(msg, sizeof(msg), "more than %d rows: this one and the rest are ignored",
 			 APPL_MAX_ROWS);
-		row_error(b->t, row, msg);
+		row_error(b, row, msg);
 		b->full = true;
 		return;
 	}
@@ -338,7 +341,7 @@ void tb_row(struct tbuild *b, int row, char *const f[COL__FIELDS], char *const *
 	if (why.len == 0 && dup)
 		buf_printf(&why, "the same e-mail as row %d", dup);
 	if (why.len) {
-		row_error(b->t, row, why.p);
+		row_error(b, row, why.p);
 		applicant_free(&a);
 	} else {
 		accept_row(b, &a, extra);
@@ -350,10 +353,11 @@ void table_from_rows(struct tbuild *b, const struct csv_rows *rows, size_t hdr, 
 		     bool use_line)
 {
 	const struct csv_row *h = &rows->v[hdr];
-	enum col *cols = xcalloc(h->n + 1, sizeof(enum col));
-	int *xidx = xcalloc(h->n + 1, sizeof(int));
+	size_t nh = h->n < APPL_MAX_CELLS ? h->n : APPL_MAX_CELLS;
+	enum col *cols = xcalloc(nh + 1, sizeof(enum col));
+	int *xidx = xcalloc(nh + 1, sizeof(int));
 	bool seen[COL__FIELDS] = { false };
-	for (size_t k = 0; k < h->n; k++) {
+	for (size_t k = 0; k < nh; k++) {
 		cols[k] = col_of_header(h->cells[k]);
 		if (cols[k] != COL_EXTRA && seen[cols[k]])
 			cols[k] = COL_EXTRA;     /* the first of two alike wins */
@@ -364,7 +368,7 @@ void table_from_rows(struct tbuild *b, const struct csv_rows *rows, size_t hdr, 
 	char **extra = xcalloc(b->t->nextra + 1, sizeof(char *));
 	for (size_t r = hdr + 1; r < end; r++) {
 		char *f[COL__FIELDS] = { NULL };
-		for (size_t k = 0; k < h->n && k < rows->v[r].n; k++) {
+		for (size_t k = 0; k < nh && k < rows->v[r].n; k++) {
 			if (cols[k] != COL_EXTRA)
 				f[cols[k]] = rows->v[r].cells[k];
 			else if (xidx[k] >= 0)
@@ -427,6 +431,7 @@ struct hparse {
 	size_t ntabs;
 	size_t *stack;          /* open tables, innermost last */
 	size_t depth;
+	size_t tabs_cap, stack_cap;
 };
 
 static void h_close_cell(struct hparse *hp, size_t end)
@@ -446,8 +451,12 @@ static void h_close_cell(struct hparse *hp, size_t end)
 	} else {
 		sq = xstrdup("");     /* <td></td> */
 	}
-	r->cells = xreallocarray(r->cells, r->n + 1, sizeof(char *));
-	r->cells[r->n++] = sq;
+	if (r->n >= APPL_MAX_CELLS) {
+		free(sq);        /* a row this wide is no applicant table */
+	} else {
+		r->cells = xreallocarray(r->cells, r->n + 1, sizeof(char *));
+		r->cells[r->n++] = sq;
+	}
 	t->cell_start = -1;
 }
 
@@ -455,7 +464,7 @@ static void h_new_row(struct hparse *hp)
 {
 	struct htable *t = &hp->tabs[hp->stack[hp->depth - 1]];
 	struct csv_rows *rs = &t->rows;
-	rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
+	rs->v = grow(rs->v, rs->n, &rs->cap, sizeof(*rs->v));
 	rs->v[rs->n] = (struct csv_row){ NULL, 0, (int)rs->n + 1, (int)rs->n + 1 };
 	rs->n++;
 }
@@ -464,9 +473,9 @@ static void h_tag(struct hparse *hp, const char *name, bool closing, size_t tag_
 {
 	if (strcmp(name, "table") == 0) {
 		if (!closing) {
-			hp->tabs = xreallocarray(hp->tabs, hp->ntabs + 1, sizeof(*hp->tabs));
-			hp->tabs[hp->ntabs] = (struct htable){ { NULL, 0 }, -1 };
-			hp->stack = xreallocarray(hp->stack, hp->depth + 1, sizeof(size_t));
+			hp->tabs = grow(hp->tabs, hp->ntabs, &hp->tabs_cap, sizeof(*hp->tabs));
+			hp->tabs[hp->ntabs] = (struct htable){ { NULL, 0, 0 }, -1 };
+			hp->stack = grow(hp->stack, hp->depth, &hp->stack_cap, sizeof(size_t));
 			hp->stack[hp->depth++] = hp->ntabs++;
 		} else if (hp->depth) {
 			h_close_cell(hp, tag_start);
@@ -564,6 +573,7 @@ struct line {
 struct lines {
 	struct line *v;
 	size_t n;
+	size_t cap;
 };
 
 /* Lines up to a signature ("-- "), quoted lines ('>') left out. */
@@ -581,7 +591,7 @@ static void lines_split(const char *s, size_t len, struct lines *out)
 		if ((n == 3 && memcmp(s + i, "-- ", 3) == 0) || (n == 2 && memcmp(s + i, "--", 2) == 0))
 			break;
 		if (!(n && s[i] == '>')) {
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			out->v = grow(out->v, out->n, &out->cap, sizeof(*out->v));
 			out->v[out->n++] = (struct line){ s + i, n, no };
 		}
 		i = e + 1;

@@ -339,6 +339,42 @@ static void test_bounds(void **state)
 	buf_free(&b);
 }
 
+/* Shapes that would cost quadratic work if the code grew arrays one by
+ * one: many lines, many tables, very wide rows. They must simply finish. */
+static void test_pathological_shapes(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	struct applicant_table t;
+	for (int i = 0; i < 200000; i++)
+		buf_adds(&b, "x;y\n");
+	assert_int_equal(applicants_from_text(b.p, b.len, &C, &t, NULL), -1);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "<table><tr><td>x</td></tr></table>");
+	assert_int_equal(applicants_from_html(b.p, b.len, &C, &t, NULL), -1);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	buf_adds(&b, "<table><tr><th>Ad Soyad</th><th>E-posta</th>");
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "<td>x</td>");
+	buf_adds(&b, "</tr><tr><td>Ayşegül Deneme</td><td>aysegul.deneme@example.edu.tr</td></tr></table>");
+	assert_int_equal(applicants_from_html(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 1);
+	assert_true(strv_len(t.columns) <= 256);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	buf_adds(&b, "Ad Soyad;E-posta");
+	for (int i = 0; i < 100000; i++)
+		buf_adds(&b, ";c");
+	buf_adds(&b, "\nAyşegül Deneme;aysegul.deneme@example.edu.tr\n");
+	assert_int_equal(applicants_from_csv(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 1);
+	applicant_table_free(&t);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	log_init("test_applicants", false);
@@ -355,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_text_label_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_shaped_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pathological_shapes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
