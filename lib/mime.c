@@ -366,14 +366,17 @@ static enum part_role role_of(const struct partinfo *pi)
  * buffer is decoded from a copy with a few zero bytes after it. */
 #define DECODE_SLACK 4
 
-/* Transfer-decode at most what max_text can use; *cut when the data was
- * longer. Returns the decoded bytes: *owned says whether they are
- * libetpan's (mailmime_decoded_part_free) or borrowed from data. */
+/* Transfer-decode at most what max_text decoded bytes need (all of it if
+ * max_text is 0); *cut when the data was longer. Returns the decoded
+ * bytes: *owned says whether they are libetpan's
+ * (mailmime_decoded_part_free) or borrowed from data. */
 static char *transfer_decode(const struct pctx *c, const char *data, size_t len, int enc,
-			     size_t *outlen, bool *owned, bool *cut)
+			     size_t max_text, size_t *outlen, bool *owned, bool *cut)
 {
-	size_t max_text = c->lim->max_text, cap = max_text;
-	if (enc == MAILMIME_MECHANISM_BASE64)
+	size_t cap = max_text;
+	if (max_text == 0 || max_text > SIZE_MAX / 4)
+		cap = SIZE_MAX;
+	else if (enc == MAILMIME_MECHANISM_BASE64)
 		cap = max_text / 3 * 4 + max_text / 16 + 16;
 	else if (enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE)
 		cap = max_text * 3;
@@ -461,17 +464,24 @@ static void leaf_text(struct pctx *c, struct part *p, const char *data, size_t l
 	bool owned, cut, fb = false;
 	size_t dl;
 	size_t max = c->lim->max_text;
-	char *dec = transfer_decode(c, data, len, enc, &dl, &owned, &cut);
 	size_t pn = (size_t)(p - c->m->parts) + 1;
 	bool is_msg = strncmp(p->content_type, "message/rfc822", 14) == 0 ||
 		      strcmp(p->content_type, "message/global") == 0;
+	/* an embedded message is parsed whole (under its own limits); only
+	 * its text copy in parts[] is cut at max_text */
+	char *dec = transfer_decode(c, data, len, enc, is_msg ? 0 : max, &dl, &owned, &cut);
 
 	if (is_msg && !c->have_fwd && !c->in_report && dec) {
 		c->have_fwd = true;
 		forward_from_bytes(c, dec, dl);
 	}
 	char *cs = is_msg ? NULL : p->charset;
-	p->text = text_to_utf8(cs, dec ? dec : "", dec ? dl : 0, &p->text_len, &fb);
+	size_t conv = dec ? dl : 0;
+	if (conv > max + 4) {          /* only an embedded message gets here */
+		conv = max + 4;
+		cut = true;
+	}
+	p->text = text_to_utf8(cs, dec ? dec : "", conv, &p->text_len, &fb);
 	p->text_len = crlf_to_lf(p->text, p->text_len);
 	p->size = dl;
 	p->charset_fallback = fb && !is_msg;
@@ -484,7 +494,10 @@ static void leaf_text(struct pctx *c, struct part *p, const char *data, size_t l
 	if (cut || p->text_len > max) {
 		p->text_len = utf8_cut(p->text, p->text_len, max);
 		p->text[p->text_len] = '\0';
-		if (!is_msg)
+		if (is_msg)
+			msg_problem(c->m, "part %zu (%s): text copy cut at %zu bytes", pn,
+				    p->content_type, max);
+		else
 			msg_unreadable(c->m, "part %zu (%s): text longer than %zu bytes, cut",
 				       pn, p->content_type, max);
 	}
