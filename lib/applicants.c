@@ -7,6 +7,7 @@
 #include "text.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,13 +88,25 @@ void tb_init(struct tbuild *b, struct applicant_table *t, const struct config *c
 	t->source = src;
 	b->t = t;
 	b->conf = conf;
+	b->full = false;
+	b->seen = NULL;
+	b->nseen_cap = 0;
+	b->rows_cap = b->errors_cap = 0;
+}
+
+void tb_done(struct tbuild *b)
+{
+	free(b->seen);
+	b->seen = NULL;
+	b->nseen_cap = 0;
 }
 
 int tb_column(struct tbuild *b, const char *header, enum col c)
 {
 	struct applicant_table *t = b->t;
-	t->columns = strv_add(t->columns, header);
-	if (c != COL_EXTRA)
+	if (c != COL_EXTRA || t->nextra < APPL_MAX_EXTRA)
+		t->columns = strv_add(t->columns, header);
+	if (c != COL_EXTRA || t->nextra >= APPL_MAX_EXTRA)
 		return -1;
 	t->extra_names = strv_add(t->extra_names, header);
 	/* Rows already taken (label blocks meet new labels as they go)
@@ -105,9 +118,10 @@ int tb_column(struct tbuild *b, const char *header, enum col c)
 	return (int)t->nextra++;
 }
 
-static void row_error(struct applicant_table *t, int row, const char *reason)
+static void row_error(struct tbuild *b, int row, const char *reason)
 {
-	t->errors = xreallocarray(t->errors, t->nerrors + 1, sizeof(*t->errors));
+	struct applicant_table *t = b->t;
+	t->errors = grow(t->errors, t->nerrors, &b->errors_cap, sizeof(*t->errors));
 	t->errors[t->nerrors].row = row;
 	t->errors[t->nerrors++].reason = xstrdup(reason);
 }
@@ -238,30 +252,81 @@ static char *name_of(char *const f[COL__FIELDS])
 	return s;
 }
 
-static int dup_row(const struct applicant_table *t, const char *email)
+/* ---- the same e-mail twice: a hash set over accepted rows ---- */
+
+static size_t email_hash(const char *e)
 {
-	for (size_t i = 0; i < t->nrows; i++)
-		if (strcasecmp(t->rows[i].email, email) == 0)
-			return t->rows[i].row;
-	return 0;
+	size_t h = 14695981039346656037u;
+	for (const char *p = e; *p; p++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 1099511628211u;
+	return h;
+}
+
+/* The slot for e: the row that has it, or the empty slot to put it in. */
+static size_t *seen_slot(const struct tbuild *b, const char *e)
+{
+	size_t mask = b->nseen_cap - 1;
+	for (size_t i = email_hash(e) & mask;; i = (i + 1) & mask) {
+		size_t *s = &b->seen[i];
+		if (*s == 0 || strcasecmp(b->t->rows[*s - 1].email, e) == 0)
+			return s;
+	}
+}
+
+static void seen_grow(struct tbuild *b)
+{
+	size_t *old = b->seen, oldcap = b->nseen_cap;
+	b->nseen_cap = oldcap ? oldcap * 2 : 64;
+	b->seen = xcalloc(b->nseen_cap, sizeof(size_t));
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i])
+			*seen_slot(b, b->t->rows[old[i] - 1].email) = old[i];
+	free(old);
+}
+
+/* The row number of an accepted row with this e-mail, 0 if none. */
+static int dup_row(const struct tbuild *b, const char *email)
+{
+	if (b->nseen_cap == 0)
+		return 0;
+	size_t s = *seen_slot(b, email);
+	return s ? b->t->rows[s - 1].row : 0;
+}
+
+/* Note rows[i]'s e-mail (just accepted). */
+static void seen_add(struct tbuild *b, size_t i)
+{
+	if ((i + 1) * 2 > b->nseen_cap)
+		seen_grow(b);
+	*seen_slot(b, b->t->rows[i].email) = i + 1;
 }
 
 static void accept_row(struct tbuild *b, struct applicant *a, char *const *extra)
 {
 	struct applicant_table *t = b->t;
-	t->rows = xreallocarray(t->rows, t->nrows + 1, sizeof(*t->rows));
+	size_t cap = b->rows_cap;
+	t->rows = grow(t->rows, t->nrows, &cap, sizeof(*t->rows));
 	t->rows[t->nrows] = *a;
-	t->extra = xreallocarray(t->extra, t->nrows + 1, sizeof(char **));
+	t->extra = grow(t->extra, t->nrows, &b->rows_cap, sizeof(char **));
 	char **ex = xcalloc(t->nextra + 1, sizeof(char *));
 	for (size_t j = 0; j < t->nextra; j++)
 		ex[j] = xstrdup(extra && extra[j] ? extra[j] : "");
 	t->extra[t->nrows++] = ex;
+	seen_add(b, t->nrows - 1);
 }
 
 void tb_row(struct tbuild *b, int row, char *const f[COL__FIELDS], char *const *extra)
 {
-	if (all_empty(f))
+	if (b->full || all_empty(f))
 		return;
+	if (b->t->nrows + b->t->nerrors >= APPL_MAX_ROWS) {
+		char msg[80];
+		snprintf(msg, sizeof(msg), "more than %d rows: this one and the rest are ignored",
+			 APPL_MAX_ROWS);
+		row_error(b, row, msg);
+		b->full = true;
+		return;
+	}
 	struct applicant a = { .row = row };
 	struct buf why = BUF_INIT;
 	a.name = name_of(f);
@@ -272,11 +337,11 @@ void tb_row(struct tbuild *b, int row, char *const f[COL__FIELDS], char *const *
 	check_mobile(b->conf, f[COL_MOBILE], &a, &why);
 	a.title = squeezed(f[COL_TITLE]);
 	a.unit = squeezed(f[COL_UNIT]);
-	int dup = a.email ? dup_row(b->t, a.email) : 0;
+	int dup = a.email ? dup_row(b, a.email) : 0;
 	if (why.len == 0 && dup)
 		buf_printf(&why, "the same e-mail as row %d", dup);
 	if (why.len) {
-		row_error(b->t, row, why.p);
+		row_error(b, row, why.p);
 		applicant_free(&a);
 	} else {
 		accept_row(b, &a, extra);
@@ -288,10 +353,11 @@ void table_from_rows(struct tbuild *b, const struct csv_rows *rows, size_t hdr, 
 		     bool use_line)
 {
 	const struct csv_row *h = &rows->v[hdr];
-	enum col *cols = xcalloc(h->n + 1, sizeof(enum col));
-	int *xidx = xcalloc(h->n + 1, sizeof(int));
+	size_t nh = h->n < APPL_MAX_CELLS ? h->n : APPL_MAX_CELLS;
+	enum col *cols = xcalloc(nh + 1, sizeof(enum col));
+	int *xidx = xcalloc(nh + 1, sizeof(int));
 	bool seen[COL__FIELDS] = { false };
-	for (size_t k = 0; k < h->n; k++) {
+	for (size_t k = 0; k < nh; k++) {
 		cols[k] = col_of_header(h->cells[k]);
 		if (cols[k] != COL_EXTRA && seen[cols[k]])
 			cols[k] = COL_EXTRA;     /* the first of two alike wins */
@@ -302,10 +368,10 @@ void table_from_rows(struct tbuild *b, const struct csv_rows *rows, size_t hdr, 
 	char **extra = xcalloc(b->t->nextra + 1, sizeof(char *));
 	for (size_t r = hdr + 1; r < end; r++) {
 		char *f[COL__FIELDS] = { NULL };
-		for (size_t k = 0; k < h->n && k < rows->v[r].n; k++) {
+		for (size_t k = 0; k < nh && k < rows->v[r].n; k++) {
 			if (cols[k] != COL_EXTRA)
 				f[cols[k]] = rows->v[r].cells[k];
-			else
+			else if (xidx[k] >= 0)
 				extra[xidx[k]] = rows->v[r].cells[k];
 		}
 		tb_row(b, use_line ? rows->v[r].line : rows->v[r].rec, f, extra);
@@ -365,6 +431,7 @@ struct hparse {
 	size_t ntabs;
 	size_t *stack;          /* open tables, innermost last */
 	size_t depth;
+	size_t tabs_cap, stack_cap;
 };
 
 static void h_close_cell(struct hparse *hp, size_t end)
@@ -384,8 +451,12 @@ static void h_close_cell(struct hparse *hp, size_t end)
 	} else {
 		sq = xstrdup("");     /* <td></td> */
 	}
-	r->cells = xreallocarray(r->cells, r->n + 1, sizeof(char *));
-	r->cells[r->n++] = sq;
+	if (r->n >= APPL_MAX_CELLS) {
+		free(sq);        /* a row this wide is no applicant table */
+	} else {
+		r->cells = xreallocarray(r->cells, r->n + 1, sizeof(char *));
+		r->cells[r->n++] = sq;
+	}
 	t->cell_start = -1;
 }
 
@@ -393,7 +464,7 @@ static void h_new_row(struct hparse *hp)
 {
 	struct htable *t = &hp->tabs[hp->stack[hp->depth - 1]];
 	struct csv_rows *rs = &t->rows;
-	rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
+	rs->v = grow(rs->v, rs->n, &rs->cap, sizeof(*rs->v));
 	rs->v[rs->n] = (struct csv_row){ NULL, 0, (int)rs->n + 1, (int)rs->n + 1 };
 	rs->n++;
 }
@@ -402,9 +473,9 @@ static void h_tag(struct hparse *hp, const char *name, bool closing, size_t tag_
 {
 	if (strcmp(name, "table") == 0) {
 		if (!closing) {
-			hp->tabs = xreallocarray(hp->tabs, hp->ntabs + 1, sizeof(*hp->tabs));
-			hp->tabs[hp->ntabs] = (struct htable){ { NULL, 0 }, -1 };
-			hp->stack = xreallocarray(hp->stack, hp->depth + 1, sizeof(size_t));
+			hp->tabs = grow(hp->tabs, hp->ntabs, &hp->tabs_cap, sizeof(*hp->tabs));
+			hp->tabs[hp->ntabs] = (struct htable){ { NULL, 0, 0 }, -1 };
+			hp->stack = grow(hp->stack, hp->depth, &hp->stack_cap, sizeof(size_t));
 			hp->stack[hp->depth++] = hp->ntabs++;
 		} else if (hp->depth) {
 			h_close_cell(hp, tag_start);
@@ -487,6 +558,7 @@ int applicants_from_html(const char *html, size_t len, const struct config *conf
 	}
 	free(hp.tabs);
 	free(hp.stack);
+	tb_done(&b);
 	return found ? 0 : seterr(err, "no table with a name and an e-mail column");
 }
 
@@ -501,6 +573,7 @@ struct line {
 struct lines {
 	struct line *v;
 	size_t n;
+	size_t cap;
 };
 
 /* Lines up to a signature ("-- "), quoted lines ('>') left out. */
@@ -518,7 +591,7 @@ static void lines_split(const char *s, size_t len, struct lines *out)
 		if ((n == 3 && memcmp(s + i, "-- ", 3) == 0) || (n == 2 && memcmp(s + i, "--", 2) == 0))
 			break;
 		if (!(n && s[i] == '>')) {
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			out->v = grow(out->v, out->n, &out->cap, sizeof(*out->v));
 			out->v[out->n++] = (struct line){ s + i, n, no };
 		}
 		i = e + 1;
@@ -642,6 +715,10 @@ static void block_extra(struct tbuild *b, struct block *bl, const char *label, c
 	int idx = extra_index(b->t, label);
 	if (idx < 0)
 		idx = tb_column(b, label, COL_EXTRA);
+	if (idx < 0) {
+		free(value);
+		return;
+	}
 	block_fit(b, bl);
 	free(bl->extra[idx]);
 	bl->extra[idx] = value;
@@ -825,6 +902,7 @@ int applicants_from_text(const char *text, size_t len, const struct config *conf
 	lines_split(text, len, &ls);
 	bool found = text_delimited(&b, &ls) || text_labels(&b, &ls) || text_shaped(&b, &ls);
 	free(ls.v);
+	tb_done(&b);
 	if (!found) {
 		applicant_table_free(out);
 		out->source = APPL_TEXT;

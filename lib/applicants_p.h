@@ -19,7 +19,12 @@ struct csv_row {
 struct csv_rows {
 	struct csv_row *v;
 	size_t n;
+	size_t cap;
 };
+
+/* Room for one more element in a growing array (doubling: appending n
+ * elements costs O(n), also where realloc must copy). */
+void *grow(void *v, size_t n, size_t *cap, size_t size);
 
 /* Split UTF-8 text into records at `delim` (RFC 4180 quoting). */
 void csv_split(const char *s, size_t len, char delim, struct csv_rows *out);
@@ -42,14 +47,27 @@ enum col {
 /* Which column a header or label names (COL_EXTRA if none). */
 enum col col_of_header(const char *header);
 
+/* Bounds on what one table may hold: hostile input must not make the
+ * work grow faster than the input. */
+#define APPL_MAX_ROWS 50000
+#define APPL_MAX_EXTRA 64
+#define APPL_MAX_CELLS 256      /* cells of an HTML row, header cells read */
+
 struct tbuild {
 	struct applicant_table *t;
 	const struct config *conf;
+	bool full;              /* APPL_MAX_ROWS reached: the rest is ignored */
+	size_t *seen;           /* e-mail hash set: index + 1 into t->rows, 0 empty */
+	size_t nseen_cap;       /* a power of two */
+	size_t rows_cap, errors_cap;    /* of t->rows (and t->extra), t->errors */
 };
+/* Release the builder's own memory (not the table). */
+void tb_done(struct tbuild *b);
 
 void tb_init(struct tbuild *b, struct applicant_table *t, const struct config *conf,
 	     enum applicant_source src);
-/* Note a header cell; returns its extra index for COL_EXTRA, else -1. */
+/* Note a header cell; returns its extra index for COL_EXTRA, else -1
+ * (also when APPL_MAX_EXTRA extra columns exist: the cell is dropped). */
 int tb_column(struct tbuild *b, const char *header, enum col c);
 /* Validate one row: f[COL_*] may be NULL or empty; extra holds t->nextra
  * values (NULL allowed: all ""). Accepted or refused with a reason. */

@@ -1,12 +1,7 @@
-/* classify.c: from a decoded message to an event (see classify.h).
- *
- * The order: unreadable mail; bounces; auto-replies (certain ones); an
- * officer's commands; then the configured rules, on the innermost
- * forwarded original first and outwards; then a non-officer's command
- * (refused later, but recognised so it can be answered); then "automatic"
- * mail (Auto-Submitted: auto-generated, Precedence: bulk, ...) that no
- * rule claimed is an auto_reply; the rest is "other".
- */
+/* classify.c: from a decoded message to an event (see classify.h, whose
+ * comment gives the order of recognition and the trust rules; the pieces
+ * live in classify_builtin.c, classify_cmd.c, classify_request.c,
+ * rules.c and trust.c). */
 #include "classify_p.h"
 #include "log.h"
 

@@ -9,6 +9,10 @@
 
 /* ---- tags ---- */
 
+/* More tags than this in one subject or command line are ignored: no
+ * notice lists as many, and the lists stay cheap to build. */
+#define MAX_TAGS 64
+
 /* A tag at s (folded): prefix "-" 4 digits "-" 4+ digits, not followed by
  * another digit. Returns its length and writes the normalised tag. */
 static size_t tag_at(const char *fprefix, const char *prefix, const char *s, char *out, size_t outlen)
@@ -40,11 +44,14 @@ char **tags_find(const char *prefix, const char *s)
 	char *f = text_fold_str(s);
 	char **v = NULL;
 	char tag[96];
-	for (const char *p = strstr(f, fp); p; p = strstr(p + 1, fp)) {
+	size_t n = 0;
+	for (const char *p = strstr(f, fp); p && n < MAX_TAGS; p = strstr(p + 1, fp)) {
 		if (p > f && word_char(p[-1]))
 			continue;
-		if (tag_at(fp, prefix, p, tag, sizeof(tag)) && !strv_contains(v, tag))
+		if (tag_at(fp, prefix, p, tag, sizeof(tag)) && !strv_contains(v, tag)) {
 			v = strv_add(v, tag);
+			n++;
+		}
 	}
 	free(f);
 	free(fp);
@@ -105,7 +112,7 @@ static size_t line_tags(const char *tag_prefix, const char *f, size_t pos, struc
 {
 	char *fp = text_fold_str(tag_prefix);
 	char tag[96];
-	for (;;) {
+	for (size_t count = 0; count < MAX_TAGS; count++) {
 		size_t q = pos + strspn(f + pos, " \t,;[]");
 		size_t n = tag_at(fp, tag_prefix, f + q, tag, sizeof(tag));
 		if (n == 0)

@@ -68,12 +68,13 @@ static bool is_csv(const struct part *pt)
 
 static void take_table(struct applicant_table *t, const char *origin, struct event *ev)
 {
-	for (size_t i = 0; i < t->nrows; i++) {
-		ev->applicants = xreallocarray(ev->applicants, ev->napplicants + 1, sizeof(struct applicant));
+	ev->applicants = xreallocarray(ev->applicants, ev->napplicants + t->nrows + 1,
+				       sizeof(struct applicant));
+	for (size_t i = 0; i < t->nrows; i++)
 		applicant_copy(&ev->applicants[ev->napplicants++], &t->rows[i]);
-	}
+	ev->row_errors = xreallocarray(ev->row_errors, ev->nrow_errors + t->nerrors + 1,
+				       sizeof(struct row_error));
 	for (size_t i = 0; i < t->nerrors; i++) {
-		ev->row_errors = xreallocarray(ev->row_errors, ev->nrow_errors + 1, sizeof(struct row_error));
 		ev->row_errors[ev->nrow_errors].row = t->errors[i].row;
 		ev->row_errors[ev->nrow_errors++].reason = origin
 			? xasprintf("%s: %s", origin, t->errors[i].reason) : xstrdup(t->errors[i].reason);

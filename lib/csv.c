@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+void *grow(void *v, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? *cap * 2 : 16;
+	return xreallocarray(v, *cap, size);
+}
+
 char *csv_to_utf8(const char *data, size_t len, size_t *outlen)
 {
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
@@ -44,7 +52,7 @@ struct splitter {
 	struct csv_rows *out;
 	struct buf cell;
 	char **cells;
-	size_t ncells;
+	size_t ncells, cells_cap;
 	bool quoted_cell;       /* the cell began with a quote: keep its spaces */
 	int rec, line, rec_line;
 };
@@ -53,7 +61,7 @@ static void end_cell(struct splitter *sp)
 {
 	buf_adds(&sp->cell, "");
 	char *v = sp->quoted_cell ? xstrdup(sp->cell.p) : xstrdup(str_trim(sp->cell.p));
-	sp->cells = xreallocarray(sp->cells, sp->ncells + 1, sizeof(char *));
+	sp->cells = grow(sp->cells, sp->ncells, &sp->cells_cap, sizeof(char *));
 	sp->cells[sp->ncells++] = v;
 	buf_reset(&sp->cell);
 	sp->quoted_cell = false;
@@ -63,10 +71,10 @@ static void end_record(struct splitter *sp)
 {
 	end_cell(sp);
 	struct csv_rows *o = sp->out;
-	o->v = xreallocarray(o->v, o->n + 1, sizeof(*o->v));
+	o->v = grow(o->v, o->n, &o->cap, sizeof(*o->v));
 	o->v[o->n++] = (struct csv_row){ sp->cells, sp->ncells, ++sp->rec, sp->rec_line };
 	sp->cells = NULL;
-	sp->ncells = 0;
+	sp->ncells = sp->cells_cap = 0;
 }
 
 static bool cell_blank(const struct buf *b)
@@ -178,5 +186,6 @@ int applicants_from_csv(const char *data, size_t len, const struct config *conf,
 	else
 		table_from_rows(&b, &rows, hdr, rows.n, false);
 	csv_rows_free(&rows);
+	tb_done(&b);
 	return rc;
 }

@@ -313,6 +313,68 @@ static void test_text_shaped_lines(void **state)
 	free(err);
 }
 
+static void test_bounds(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "Ad Soyad;E-posta\n");
+	for (int i = 0; i < 50010; i++)
+		buf_printf(&b, "Kişi Numara;k%d@example.edu.tr\n", i);
+	struct applicant_table t;
+	assert_int_equal(applicants_from_csv(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 50000);
+	assert_int_equal(t.nerrors, 1);
+	want_error(&t, 0, 50002, "more than 50000 rows");
+	applicant_table_free(&t);
+	/* label blocks with ever-new labels: at most 64 extra columns */
+	buf_reset(&b);
+	for (int i = 0; i < 300; i++)
+		buf_printf(&b, "Ad Soyad: Kişi Numara\nE-posta: k%d@example.edu.tr\nEk%d: x\n\n", i, i);
+	assert_int_equal(applicants_from_text(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 300);
+	assert_int_equal(t.nextra, 64);
+	assert_string_equal(applicant_table_extra(&t, 63, "Ek63"), "x");
+	assert_null(applicant_table_extra(&t, 64, "Ek64"));
+	applicant_table_free(&t);
+	buf_free(&b);
+}
+
+/* Shapes that would cost quadratic work if the code grew arrays one by
+ * one: many lines, many tables, very wide rows. They must simply finish. */
+static void test_pathological_shapes(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	struct applicant_table t;
+	for (int i = 0; i < 200000; i++)
+		buf_adds(&b, "x;y\n");
+	assert_int_equal(applicants_from_text(b.p, b.len, &C, &t, NULL), -1);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "<table><tr><td>x</td></tr></table>");
+	assert_int_equal(applicants_from_html(b.p, b.len, &C, &t, NULL), -1);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	buf_adds(&b, "<table><tr><th>Ad Soyad</th><th>E-posta</th>");
+	for (int i = 0; i < 20000; i++)
+		buf_adds(&b, "<td>x</td>");
+	buf_adds(&b, "</tr><tr><td>Ayşegül Deneme</td><td>aysegul.deneme@example.edu.tr</td></tr></table>");
+	assert_int_equal(applicants_from_html(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 1);
+	assert_true(strv_len(t.columns) <= 256);
+	applicant_table_free(&t);
+	buf_reset(&b);
+	buf_adds(&b, "Ad Soyad;E-posta");
+	for (int i = 0; i < 100000; i++)
+		buf_adds(&b, ";c");
+	buf_adds(&b, "\nAyşegül Deneme;aysegul.deneme@example.edu.tr\n");
+	assert_int_equal(applicants_from_csv(b.p, b.len, &C, &t, NULL), 0);
+	assert_int_equal(t.nrows, 1);
+	applicant_table_free(&t);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	log_init("test_applicants", false);
@@ -328,6 +390,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_text_delimited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_label_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text_shaped_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pathological_shapes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

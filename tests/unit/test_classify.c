@@ -354,6 +354,14 @@ static void test_tags_find(void **state)
 	v = tags_find("BIDB", "[BIDB-2026-0007]");
 	assert_string_equal(v[0], "BIDB-2026-0007");
 	strv_free(v);
+	/* at most 64 tags are read */
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < 200; i++)
+		buf_printf(&b, "EIMZA-2026-%04d ", i);
+	v = tags_find("EIMZA", b.p);
+	assert_int_equal(strv_len(v), 64);
+	strv_free(v);
+	buf_free(&b);
 }
 
 static void test_text_dates(void **state)
