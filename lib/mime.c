@@ -348,6 +348,15 @@ static bool is_read_type(const char *ct)
 	       strcmp(ct, "message/rfc822") == 0 || strcmp(ct, "message/global") == 0;
 }
 
+/* A file named *.csv is read as text whatever its declared type: Windows
+ * clients send CSV as application/vnd.ms-excel or octet-stream, and a
+ * unit's applicant list is exactly such a file. */
+static bool csv_named(const char *filename)
+{
+	size_t n = filename ? strlen(filename) : 0;
+	return n > 4 && strcasecmp(filename + n - 4, ".csv") == 0;
+}
+
 static enum part_role role_of(const struct partinfo *pi)
 {
 	if (pi->disposition == MAILMIME_DISPOSITION_TYPE_ATTACHMENT)
@@ -533,7 +542,7 @@ static void leaf(struct pctx *c, struct mailmime *mm, bool chosen)
 	size_t len = data ? d->dt_data.dt_text.dt_length : 0;
 	int enc = mm->mm_type == MAILMIME_MESSAGE ? MAILMIME_MECHANISM_8BIT : pi.encoding;
 
-	if (!data || !is_read_type(p->content_type)) {
+	if (!data || !(is_read_type(p->content_type) || csv_named(p->filename))) {
 		p->size = len;        /* encoded size: never decoded */
 		return;
 	}

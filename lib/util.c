@@ -108,6 +108,7 @@ void buf_reserve(struct buf *b, size_t extra)
 	}
 	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
+	b->p[b->len] = '\0';     /* util.h: always terminated, even when empty */
 }
 
 void buf_add(struct buf *b, const void *data, size_t n)
