@@ -814,10 +814,10 @@ static void *apply_loop(void *arg)
 static void apply_parallel(struct store *s, struct apply_job *jobs, size_t n)
 {
 	struct apply_run r = { .s = s, .jobs = jobs, .n = n };
-	pthread_t th[STORE_APPLY_THREADS - 1];
+	pthread_t th[STORE_APPLY_THREADS];
 	size_t nth = 0;
 	pthread_mutex_init(&r.mu, NULL);
-	while (nth < ARRAY_LEN(th) && nth + 1 < n &&
+	while (nth + 1 < STORE_APPLY_THREADS && nth + 1 < n &&
 	       pthread_create(&th[nth], NULL, apply_loop, &r) == 0)
 		nth++;
 	apply_loop(&r);
