@@ -39,7 +39,9 @@
  * writes (it replays the journal in memory so it sees committed state: at
  * least what was committed when it opened).
  *
- * Threads: a store is used from one thread at a time.
+ * Threads: a store is used from one thread at a time. (Inside
+ * txn_commit(), a few short-lived threads write the commit's document
+ * files in parallel; they are joined before it returns.)
  *
  * Ownership: store_get() returns a new reference (json_object_put() it).
  * txn_put() takes over the caller's reference to doc.

@@ -35,6 +35,8 @@
 #define STORE_FORMAT_VERSION 1
 /* Checkpoint automatically once the journal is larger than this. */
 #define STORE_CHECKPOINT_BYTES (4u << 20)
+/* Threads that write a commit's document files (the caller's included). */
+#define STORE_APPLY_THREADS 8
 /* Documents larger than this are treated as damaged. */
 #define STORE_MAX_DOC (64u << 20)
 
@@ -70,6 +72,7 @@ struct store {
 	struct store_stats stats;
 	bool broken;                    /* a journal sync failed: refuse commits */
 	bool had_corruption;
+	bool chmod_files;               /* the umask would narrow FILE_MODE */
 	size_t checkpoint_bytes;
 	store_step_fn step;
 	void *step_ctx;
