@@ -144,10 +144,16 @@ install: all
 	install -m 0755 $(BUILD)/eimzactl $(DESTDIR)$(BINDIR)/eimzactl
 	install -m 0644 templates/tr/* $(DESTDIR)$(DATADIR)/eimzad/templates/tr/
 	install -m 0644 templates/en/* $(DESTDIR)$(DATADIR)/eimzad/templates/en/
-	for f in eimzad.conf rules.conf holidays.conf; do \
+	for f in rules.conf holidays.conf; do \
 	  [ -e $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f ] || \
 	    install -m 0640 conf/$$f $(DESTDIR)$(SYSCONFDIR)/eimzad/$$f; \
 	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/eimzad/eimzad.conf ] || \
+	  sed -e 's|^templates_dir = .*|templates_dir = $(DATADIR)/eimzad/templates|' \
+	      -e 's|^state_dir = .*|state_dir = $(LOCALSTATEDIR)/lib/eimzad|' \
+	      -e 's|/etc/eimzad/|$(SYSCONFDIR)/eimzad/|g' conf/eimzad.conf \
+	      > $(DESTDIR)$(SYSCONFDIR)/eimzad/eimzad.conf
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/eimzad/eimzad.conf
 	for u in eimzad.service eimzad-purge.service; do \
 	  sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	      -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \

@@ -481,6 +481,8 @@ int main(int argc, char **argv)
 	ez_init(&d.ez);
 	struct conf_errors e = { 0 };
 	if (ez_load(&d.ez, d.conf_path, &e) < 0 || check) {
+		if (check && e.n == 0)
+			config_check_secrets(d.ez.conf, &e);
 		int rc = print_errors(&e);
 		if (rc == EX_OK)
 			printf("configuration OK\n");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum conf_type {
 	CT_STR,      /* char * */
@@ -565,6 +566,33 @@ int config_check(struct config *c, struct conf_errors *errs)
 		conf_errors_add(errs, f, 0, "[workflow] sms_start must be before sms_end");
 	if (strv_len(c->officers.ebys) + strv_len(c->officers.esign) == 0)
 		conf_errors_add(errs, f, 0, "[officers] at least one of ebys, esign is required");
+	return errs->n == before ? 0 : -1;
+}
+
+static void secret_ok(struct conf_errors *errs, const char *conf, const char *option,
+		      const char *path)
+{
+	char *err = NULL;
+	if (str_empty(path)) {
+		conf_errors_add(errs, conf, 0, "%s: no secret file given", option);
+		return;
+	}
+	if (file_check_private(path, &err) < 0 || access(path, R_OK) < 0) {
+		conf_errors_add(errs, conf, 0, "%s: %s", option, err ? err : strerror(errno));
+		free(err);
+	}
+}
+
+int config_check_secrets(const struct config *c, struct conf_errors *errs)
+{
+	size_t before = errs->n;
+	const char *f = c->path ? c->path : "(defaults)";
+	if (c->imap.type == SOURCE_IMAP)
+		secret_ok(errs, f, "[source] password_file", c->imap.password_file);
+	if (c->smtp.mail_channel == CHANNEL_SMTP && !str_empty(c->smtp.user))
+		secret_ok(errs, f, "[smtp] password_file", c->smtp.password_file);
+	if (c->sms.sms_channel == CHANNEL_SMS && c->sms.auth != SMS_AUTH_NONE)
+		secret_ok(errs, f, "[sms] secret_file", c->sms.secret_file);
 	return errs->n == before ? 0 : -1;
 }
 

@@ -212,6 +212,9 @@ int config_load(struct config *c, const char *path, struct conf_errors *errs);
 /* Checks that span options (e.g. imap host required for type imap). */
 int config_check(struct config *c, struct conf_errors *errs);
 void config_free(struct config *c);
+/* For `eimzad -n`: every secret file the configuration names (for the
+ * source and channels in use) exists, is readable, and is private. */
+int config_check_secrets(const struct config *c, struct conf_errors *errs);
 
 /* Address helpers on configured lists. */
 /* Is addr (a bare address) inside one of the institution's domains? */
