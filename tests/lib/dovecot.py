@@ -423,6 +423,18 @@ mailbox_idle_check_interval = 1 secs
             m.create(folder)
         self._do(user, go)
 
+    def clear(self, user, folder='INBOX'):
+        """Expunge every message of a folder (INBOX cannot be deleted)."""
+        def go(m):
+            typ, data = m.select(folder)
+            if typ != 'OK':
+                raise DovecotError('SELECT %s failed' % folder)
+            if int(data[0] or 0) > 0:           # an empty folder has no 1:*
+                m.store('1:*', '+FLAGS.SILENT', '(\\Deleted)')
+                m.expunge()
+            m.unselect()
+        self._do(user, go)
+
     def _examine(self, m, folder):
         typ, data = m.select(folder, readonly=True)
         if typ != 'OK':
