@@ -147,3 +147,17 @@ void channel_destroy(struct channel *ch)
 	ch->ops->close(ch);
 	free(ch);
 }
+
+char *channel_sms_text(const struct config *c, const struct notice *n, struct sms_info *info,
+		       struct delivery *d)
+{
+	const struct conf_sms *s = &c->sms;
+	char *text = NULL, *err = NULL;
+	if (sms_fit(n->body ? n->body : "", s->encoding, s->max_segments, s->truncate, &text, info,
+		    &err) < 0) {
+		delivery_set(d, DLV_PERMFAIL, 0, "%s", err);
+		free(err);
+		return NULL;
+	}
+	return text;
+}

@@ -110,15 +110,10 @@ static const char *enc_name(enum sms_encoding e)
 /* The JSON line for one SMS, or NULL with d set to PERMFAIL. */
 static char *sms_line(const struct config *c, const struct notice *n, struct delivery *d)
 {
-	const struct conf_sms *s = &c->sms;
 	struct sms_info info;
-	char *text = NULL, *err = NULL;
-	if (sms_fit(n->body ? n->body : "", s->encoding, s->max_segments, s->truncate, &text, &info,
-		    &err) < 0) {
-		delivery_set(d, DLV_PERMFAIL, 0, "%s", err);
-		free(err);
+	char *text = channel_sms_text(c, n, &info, d);
+	if (text == NULL)
 		return NULL;
-	}
 	char ts[32];
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "to", json_object_new_string(n->to ? n->to : ""));
@@ -132,20 +127,6 @@ static char *sms_line(const struct config *c, const struct notice *n, struct del
 	json_object_put(o);
 	free(text);
 	return line;
-}
-
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Append every SMS of the batch, fsync once, then count them sent. */
@@ -163,7 +144,7 @@ static void send_sms_batch(struct file_priv *p, const struct config *c,
 		char *line = sms_line(c, batch[idx[i]], &out[idx[i]]);
 		if (line == NULL)
 			continue;
-		if (write_all(fd, line, strlen(line)) < 0)
+		if (fd_write_all(fd, line, strlen(line)) < 0)
 			failed = "write";
 		else
 			wrote[i] = true;

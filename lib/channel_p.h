@@ -6,6 +6,7 @@
 #define EIMZA_CHANNEL_P_H
 
 #include "channel.h"
+#include "phone.h"
 
 #include <signal.h>
 
@@ -32,5 +33,10 @@ void sigpipe_restore(struct sigpipe_guard *g);
  * characters turned into spaces, cut at max bytes (on a UTF-8 boundary),
  * and every occurrence of `secret` (if not NULL) replaced by "***". */
 char *detail_text(const char *s, size_t len, size_t max, const char *secret);
+
+/* The SMS text as it will go out under [sms] encoding, max_segments and
+ * truncate (sms_fit), or NULL with d set to PERMFAIL when it does not fit. */
+char *channel_sms_text(const struct config *c, const struct notice *n, struct sms_info *info,
+		       struct delivery *d);
 
 #endif

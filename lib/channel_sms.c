@@ -587,13 +587,9 @@ static int prepare(struct sms_priv *p, struct xfer *x, const struct notice *n, s
 		return -1;
 	}
 	struct sms_info info;
-	char *text = NULL, *err = NULL;
-	if (sms_fit(n->body ? n->body : "", s->encoding, s->max_segments, s->truncate, &text, &info,
-		    &err) < 0) {
-		delivery_set(d, DLV_PERMFAIL, 0, "%s", err);
-		free(err);
+	char *text = channel_sms_text(p->conf, n, &info, d);
+	if (text == NULL)
 		return -1;
-	}
 	/* bodies and GET URLs may carry {{secret}} */
 	secure_free(x->body);
 	secure_free(x->url);

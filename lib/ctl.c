@@ -544,20 +544,6 @@ static int read_line(int fd, struct buf *b, size_t max)
 	return 0;
 }
 
-static int write_all_fd(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static char *peer_user(int fd)
 {
 	struct ucred cred;
@@ -592,8 +578,8 @@ void ctl_serve(struct eimzad *ez, int listen_fd)
 		free(user);
 	}
 	const char *out = jtext(res);
-	if (write_all_fd(fd, out, strlen(out)) == 0)
-		write_all_fd(fd, "\n", 1);
+	if (fd_write_all(fd, out, strlen(out)) == 0)
+		fd_write_all(fd, "\n", 1);
 	json_object_put(res);
 	json_object_put(req);
 	buf_free(&b);
@@ -619,7 +605,7 @@ json_object *ctl_call(const char *path, json_object *req, bool *unreachable, cha
 	const char *line = jtext(req);
 	struct buf b = BUF_INIT;
 	json_object *res = NULL;
-	if (write_all_fd(fd, line, strlen(line)) == 0 && write_all_fd(fd, "\n", 1) == 0 &&
+	if (fd_write_all(fd, line, strlen(line)) == 0 && fd_write_all(fd, "\n", 1) == 0 &&
 	    read_line(fd, &b, 256u << 20) == 0)
 		res = json_tokener_parse(b.p);
 	if (res == NULL)

@@ -165,24 +165,13 @@ static void b64_decode(struct buf *o, const char *p, size_t n)
 	}
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void q_decode(struct buf *o, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '_') {
 			buf_addc(o, ' ');
-		} else if (p[i] == '=' && i + 2 < n && hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0) {
-			buf_addc(o, (char)(hexv(p[i + 1]) * 16 + hexv(p[i + 2])));
+		} else if (p[i] == '=' && i + 2 < n && hex_value(p[i + 1]) >= 0 && hex_value(p[i + 2]) >= 0) {
+			buf_addc(o, (char)(hex_value(p[i + 1]) * 16 + hex_value(p[i + 2])));
 			i += 2;
 		} else {
 			buf_addc(o, p[i]);
@@ -331,8 +320,8 @@ char *hdr_decode(const char *value, bool *fallback, char **bad_cs)
 static void pct_decode(struct buf *o, const char *s)
 {
 	for (; *s; s++) {
-		if (*s == '%' && hexv(s[1]) >= 0 && hexv(s[2]) >= 0) {
-			buf_addc(o, (char)(hexv(s[1]) * 16 + hexv(s[2])));
+		if (*s == '%' && hex_value(s[1]) >= 0 && hex_value(s[2]) >= 0) {
+			buf_addc(o, (char)(hex_value(s[1]) * 16 + hex_value(s[2])));
 			s += 2;
 		} else {
 			buf_addc(o, *s);

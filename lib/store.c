@@ -178,21 +178,6 @@ bool store_seen(struct store *s, const char *message_id)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Create a folder under the state directory with DIR_MODE whatever the
  * umask. */
 static int mkdir_private(int dirfd, const char *rel)
@@ -274,7 +259,7 @@ static int file_write_text(const struct store *s, const char *coll, const char *
 		seterr(err, "%s/%s: %s", s->dir, tmp, strerror(errno));
 		goto out;
 	}
-	bool ok = write_all(fd, text, n) == 0;
+	bool ok = fd_write_all(fd, text, n) == 0;
 	int e = errno;
 	if (close(fd) < 0 && ok) {
 		ok = false;
@@ -743,7 +728,7 @@ static size_t txn_encode(struct txn *t, uint64_t seq, struct buf *b)
 static int journal_append(struct store *s, const struct buf *b, char **err)
 {
 	off_t before = (off_t)s->journal_bytes;
-	if (write_all(s->journal_fd, b->p, b->len) < 0) {
+	if (fd_write_all(s->journal_fd, b->p, b->len) < 0) {
 		int e = errno;
 		/* take the partial transaction back out, or a later commit
 		 * would follow a torn line */
@@ -901,7 +886,7 @@ static int seen_flush(struct store *s, char **err)
 		buf_printf(&b, "%016" PRIx64 "\n", s->seen_new[i]);
 	int fd = open_private(s->dirfd, "seen", O_WRONLY | O_APPEND);
 	int rc = 0;
-	if (fd < 0 || write_all(fd, b.p, b.len) < 0)
+	if (fd < 0 || fd_write_all(fd, b.p, b.len) < 0)
 		rc = seterr(err, "%s/seen: %s", s->dir, strerror(errno));
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = seterr(err, "%s/seen: close: %s", s->dir, strerror(errno));

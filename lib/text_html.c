@@ -73,17 +73,6 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Numeric character reference after "&#"; 0 if none. */
 static size_t numeric_entity(const char *p, const char *end, uint32_t *cp)
 {
@@ -94,7 +83,7 @@ static size_t numeric_entity(const char *p, const char *end, uint32_t *cp)
 	if (hex)
 		q++;
 	for (; q < end; q++) {
-		int d = hex ? hexval(*q) : (*q >= '0' && *q <= '9' ? *q - '0' : -1);
+		int d = hex ? hex_value(*q) : (*q >= '0' && *q <= '9' ? *q - '0' : -1);
 		if (d < 0)
 			break;
 		if (v < 0x110000)

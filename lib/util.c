@@ -284,7 +284,18 @@ static char *dir_of(const char *path)
 	return d;
 }
 
-static int write_all(int fd, const void *data, size_t n)
+int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int fd_write_all(int fd, const void *data, size_t n)
 {
 	const char *p = data;
 	while (n > 0) {
@@ -311,7 +322,7 @@ static int write_replace(const char *path, const void *data, size_t n, mode_t mo
 		return -1;
 	}
 	const char *step = "write";
-	if (write_all(fd, data, n) < 0)
+	if (fd_write_all(fd, data, n) < 0)
 		goto fail;
 	step = "fsync";
 	if (durable && fsync(fd) < 0)

@@ -78,6 +78,11 @@ size_t strv_len(char *const *v);
 char **strv_add(char **v, const char *s);
 bool strv_contains(char *const *v, const char *s);
 
+/* Write all n bytes (retrying short writes and EINTR): 0, or -1 with errno. */
+int fd_write_all(int fd, const void *data, size_t n);
+/* The value of a hexadecimal digit, or -1. */
+int hex_value(char c);
+
 /* Files. */
 /* Read a whole file (max bytes; 0 = no limit). */
 int file_read(const char *path, size_t max, struct buf *out, char **err);
