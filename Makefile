@@ -161,7 +161,7 @@ install: all
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
 	done
 	install -m 0644 systemd/eimzad-purge.timer $(DESTDIR)$(UNITDIR)/
-	-install -m 0644 daemon/*.8 $(DESTDIR)$(MANDIR)/man8/ 2>/dev/null
+	install -m 0644 daemon/eimzad.8 daemon/eimzactl.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/eimzad $(DESTDIR)$(BINDIR)/eimzactl \
