@@ -49,6 +49,7 @@ struct daemon {
 	bool stop;
 	uint64_t watchdog_usec;
 	int64_t next_watchdog;
+	time_t timer_at;         /* when wf_timers next has work (clock time) */
 };
 
 static void usage(void)
@@ -168,11 +169,14 @@ static int mb_fetch_batch(struct daemon *d)
 			top = msgs[i].uid;
 	struct ez_result *res = xcalloc(n, sizeof(*res));
 	if (ez_ingest(&d->ez, msgs, n, mb->uidvalidity, top, res, &err) < 0) {
-		/* Nothing recorded: leave the messages as they are and retry. */
-		log_warnx("ingest: batch not recorded: %s", err);
-		free(err);
+		/* Nothing recorded (a full or failing disk): leave the messages
+		 * unmarked and come back after the reconnect backoff, rather
+		 * than fetching the same batch again in a tight loop. */
 		free(res);
 		raw_msgs_free(msgs, n);
+		char *why = xasprintf("batch not recorded: %s", err);
+		free(err);
+		mb_fail(d, "ingest", why);
 		return -1;
 	}
 	mb->last_uid = top;
@@ -233,6 +237,7 @@ static void run_timers(struct daemon *d)
 		log_warnx("timers: %s", err ? err : "failed");
 		free(err);
 	}
+	d->timer_at = wf_next_timer(&d->ez.wf, ez_now(&d->ez));
 }
 
 static void collect_outbox(struct daemon *d)
@@ -255,6 +260,7 @@ static void reload(struct daemon *d)
 			log_warnx("reload: %s", e.msgs[i]);
 	} else {
 		log_info("reload: configuration reloaded from %s", d->conf_path);
+		d->timer_at = 0;         /* new calendar or passes: look again now */
 	}
 	conf_errors_free(&e);
 	sd_notify(0, "READY=1");
@@ -307,11 +313,11 @@ static int loop_timeout(struct daemon *d)
 	int64_t now_ms = mono_ms();
 	time_t now = ez_now(&d->ez);
 	int64_t wake = now_ms + 60000;
-	time_t tnext = wf_next_timer(&d->ez.wf, now);
 	time_t onext = outbox_next_due(d->ez.outbox);
-	if (tnext)
-		wake = now_ms + (tnext > now ? (int64_t)(tnext - now) * 1000 : 0) < wake
-			       ? now_ms + (tnext > now ? (int64_t)(tnext - now) * 1000 : 0) : wake;
+	if (d->timer_at) {
+		int64_t t = now_ms + (d->timer_at > now ? (int64_t)(d->timer_at - now) * 1000 : 0);
+		wake = t < wake ? t : wake;
+	}
 	if (onext) {
 		int64_t o = now_ms + (onext > now ? (int64_t)(onext - now) * 1000 : 0);
 		wake = o < wake ? o : wake;
@@ -369,7 +375,7 @@ static void loop_once(struct daemon *d)
 			    (mb->wait_fd < 0 && mono_ms() >= mb->next_poll) ||
 			    mono_ms() - mb->wait_since >= IDLE_REFRESH_MS))
 		mb_wait_done(d);
-	if (ez_now(&d->ez) >= wf_next_timer(&d->ez.wf, ez_now(&d->ez)))
+	if (ez_now(&d->ez) >= d->timer_at)
 		run_timers(d);
 	outbox_kick(d->ez.outbox, ez_now(&d->ez));
 	watchdog(d);

@@ -830,9 +830,12 @@ static void record_tempfail(struct outbox *ob, struct txn *t, struct result *r, 
 {
 	struct notice *n = r->n;
 	const char *detail = r->d.detail ? r->d.detail : "temporary failure";
-	time_t next = now + backoff(ob, n->attempts);
-	if (r->d.retry_after > 0 && now + r->d.retry_after > next)
-		next = now + r->d.retry_after;
+	/* Clock times here are whole seconds and `now` may be up to one
+	 * second behind the reply: one more second, so that neither the
+	 * backoff nor a Retry-After is ever cut short. */
+	time_t next = now + backoff(ob, n->attempts) + 1;
+	if (r->d.retry_after > 0 && now + r->d.retry_after + 1 > next)
+		next = now + r->d.retry_after + 1;
 	if (n->expires != 0 && next >= n->expires) {
 		record_dead(ob, t, n, now, xasprintf("gave up after %d attempts within max_age: %s",
 						     n->attempts, detail));
@@ -950,8 +953,8 @@ static void pace_lanes(struct outbox *ob, const struct pace *pc, time_t now)
 		struct lane *l = &ob->lanes[m];
 		if (pc->down[m]) {
 			l->paused_until = now + backoff(ob, ++l->down_count);
-			if (now + pc->down_after[m] > l->paused_until)
-				l->paused_until = now + pc->down_after[m];
+			if (pc->down_after[m] > 0 && now + pc->down_after[m] + 1 > l->paused_until)
+				l->paused_until = now + pc->down_after[m] + 1;
 			log_warnx("outbox: %s channel down; paused until %s (%d in a row)",
 				  medium_name((enum medium)m),
 				  time_fmt_utc(l->paused_until, when, sizeof(when)), l->down_count);

@@ -134,9 +134,12 @@ class Env:
         argv = [os.path.join(BUILD, 'eimzad'), '-c', self.conf] + list(args)
         if now:
             argv += ['--now', now]
+        if self.proc is not None and self.proc.poll() is None:
+            raise Failure('eimzad is already running (pid %d)' % self.proc.pid)
+        start = len(self.log())
         self.logf = open(self.log_path, 'a')
         self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT)
-        wait_for(lambda: 'source: connected' in self.log() or self.proc.poll() is not None,
+        wait_for(lambda: 'source: connected' in self.log()[start:] or self.proc.poll() is not None,
                  timeout=20, what='eimzad to connect')
         if self.proc.poll() is not None:
             raise Failure('eimzad exited %d:\n%s' % (self.proc.returncode, self.log()[-3000:]))
