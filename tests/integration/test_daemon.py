@@ -156,4 +156,26 @@ def wrong_certificate_is_refused(env):
         env.dv.set_cert('good')
 
 
+@test
+def uidvalidity_change_rescans_without_repeats(env):
+    """A folder recreated on the server (new UIDVALIDITY) is scanned again
+    from the start; what was handled is recognised by its Message-ID."""
+    env.write_config(extra='[source]\nfolder = Kamusm\n')
+    env.dv.create('eimza', 'Kamusm')
+    mail1 = kamusm_credentials('mehmet.deneme@example.edu.tr', msgid='<uidv-1@test.invalid>')
+    env.dv.append('eimza', mail1, folder='Kamusm')
+    before = len(env.sink.messages)
+    rc, out = env.once(NOW)
+    eq(rc, 0, 'first run: %s' % out[-300:])
+    eq(len(env.sink.messages), before + 1, 'one notice for the first mail')
+    env.dv.recreate('eimza', 'Kamusm')
+    env.dv.append('eimza', mail1, folder='Kamusm')            # the same mail again
+    env.dv.append('eimza', mail('Birisi <biri@example.edu.tr>', '<eimza@example.edu.tr>',
+                                'Bilgi', 'Merhaba.\n'), folder='Kamusm')
+    rc, out = env.once(NOW)
+    eq(rc, 0, 'second run')
+    check('UIDVALIDITY changed' in out, 'the change is logged: %r' % out[-500:])
+    eq(len(env.sink.messages), before + 1, 'nothing sent again after the re-scan')
+
+
 run(setup, teardown)
