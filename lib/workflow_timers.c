@@ -197,7 +197,7 @@ static void escalation_rcpts(struct wf *wf, struct digest *d, json_object *item)
 	digest_add_all(d, o->escalate_to, item);
 }
 
-static void sms_reminder(struct wf *wf, struct txn *t, json_object *doc, int64_t n, time_t pass)
+static void sms_reminder(struct wf *wf, struct txn *t, json_object *doc, int64_t n, time_t now)
 {
 	const struct reminder_rule *r = rule_for(app_doc_state(doc));
 	const char *mobile = jget_str(doc, "applicant.mobile");
@@ -209,13 +209,14 @@ static void sms_reminder(struct wf *wf, struct txn *t, json_object *doc, int64_t
 				 h ? json_object_array_length(h) : 0, (long long)n);
 	struct wf_notice spec = { .kind = r->sms_kind, .medium = MEDIUM_SMS, .to = mobile, .doc = doc,
 				  .dedupe = dedupe, .valid_state = jget_str(doc, "state") };
-	free(wf_notify(wf, t, &spec, vars, pass));
+	free(wf_notify(wf, t, &spec, vars, now));
 	free(dedupe);
 	json_object_put(vars);
 }
 
 /* Reminder or escalation of one application at pass P. */
-static void remind_one(struct wf *wf, struct txn *t, struct digest *d, json_object *doc, time_t pass)
+static void remind_one(struct wf *wf, struct txn *t, struct digest *d, json_object *doc, time_t pass,
+		       time_t now)
 {
 	enum app_state s = app_doc_state(doc);
 	int64_t n = jget_int(doc, "clock.reminders");
@@ -225,7 +226,7 @@ static void remind_one(struct wf *wf, struct txn *t, struct digest *d, json_obje
 		json_object *it = item_for(wf, doc, "reminder", n + 1, pass);
 		digest_add_all(d, actor, it);
 		json_object_put(it);
-		sms_reminder(wf, t, doc, n + 1, pass);
+		sms_reminder(wf, t, doc, n + 1, now);
 		jset_int(doc, "clock.reminders", n + 1);
 		jset_time(doc, "clock.due", repeat_due(wf, s, pass));
 	} else {
@@ -239,11 +240,12 @@ static void remind_one(struct wf *wf, struct txn *t, struct digest *d, json_obje
 	strv_free(actor);
 }
 
-static void pass_one(struct wf *wf, struct txn *t, struct digest *d, json_object *doc, time_t pass)
+static void pass_one(struct wf *wf, struct txn *t, struct digest *d, json_object *doc, time_t pass,
+		     time_t now)
 {
 	time_t due = jget_time(doc, "clock.due");
 	if (due && due <= pass)
-		remind_one(wf, t, d, doc, pass);
+		remind_one(wf, t, d, doc, pass, now);
 	time_t alarm = alarm_due(wf, doc);
 	if (alarm && alarm <= pass) {
 		json_object *it = item_for(wf, doc, "alarm", 0, pass);
@@ -268,6 +270,7 @@ static int send_digest_one(void *vctx, const char *rcpt, void *value)
 	struct txn *t = ctx[1];
 	time_t pass = *(time_t *)ctx[2];
 	int *queued = ctx[3];
+	time_t now = *(time_t *)ctx[4];
 	json_object *items = value;
 	char **ids = NULL;
 	for (size_t i = 0; i < json_object_array_length(items); i++) {
@@ -281,9 +284,12 @@ static int send_digest_one(void *vctx, const char *rcpt, void *value)
 	char when[32];
 	jput_str(vars, "pass", cal_fmt_datetime(pass, when, sizeof(when)));
 	char *dedupe = xasprintf("digest:%s:%lld", rcpt, (long long)pass);
+	/* A pass run late (the daemon was down at its time) still mails only
+	 * in working time. */
 	struct wf_notice spec = { .kind = "digest", .medium = MEDIUM_MAIL, .to = rcpt,
-				  .app_ids = ids, .dedupe = dedupe };
-	char *id = wf_notify(wf, t, &spec, vars, pass);
+				  .app_ids = ids, .dedupe = dedupe,
+				  .not_before = cal_next_working_time(wf->cal, now) };
+	char *id = wf_notify(wf, t, &spec, vars, now);
 	if (id)
 		(*queued)++;
 	free(id);
@@ -314,7 +320,9 @@ static char **due_ids(struct wf *wf, time_t t)
 	return ids;
 }
 
-static int run_pass(struct wf *wf, struct txn *t, time_t pass)
+/* A reminder pass at time `pass` (clocks advance from it), run at `now`
+ * (notices are timed from it: a late pass sends nothing outside hours). */
+static int run_pass(struct wf *wf, struct txn *t, time_t pass, time_t now)
 {
 	struct digest d = { hm_new(), NULL };
 	char **ids = due_ids(wf, pass);
@@ -322,11 +330,11 @@ static int run_pass(struct wf *wf, struct txn *t, time_t pass)
 		json_object *doc = txn_get(t, "apps", ids[i]);
 		if (doc == NULL)
 			continue;
-		pass_one(wf, t, &d, doc, pass);
+		pass_one(wf, t, &d, doc, pass, now);
 		wf_put(wf, t, doc);
 	}
 	int queued = 0;
-	void *ctx[4] = { wf, t, &pass, &queued };
+	void *ctx[5] = { wf, t, &pass, &queued, &now };
 	for (size_t i = 0; d.rcpts && d.rcpts[i]; i++)
 		send_digest_one(ctx, d.rcpts[i], hm_get(d.by_rcpt, d.rcpts[i]));
 	log_info("workflow: reminder pass: %zu applications due, %d digests", strv_len(ids), queued);
@@ -401,7 +409,7 @@ int wf_timers(struct wf *wf, struct txn *t, time_t now, char **err)
 	 * what was due is sent once, not once per missed pass. */
 	for (time_t q; (q = cal_next_pass(wf->cal, p)) != 0 && q <= now;)
 		p = q;
-	n += run_pass(wf, t, p);
+	n += run_pass(wf, t, p, now);
 	set_last_pass(wf, t, p);
 	return n;
 }

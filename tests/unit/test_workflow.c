@@ -457,6 +457,42 @@ static void test_password_expiry(void **state)
 	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "submitted");
 }
 
+struct body_find {
+	const char *to, *needle;
+	int n;
+};
+
+static int body_cb(void *ctx, const char *id, json_object *doc)
+{
+	(void)id;
+	struct body_find *b = ctx;
+	const char *to = jget_str(doc, "to"), *body = jget_str(doc, "body");
+	if (to && strcmp(to, b->to) == 0 && body && strstr(body, b->needle))
+		b->n++;
+	return 0;
+}
+
+/* The officer is warned once, 30 days before the access password expires. */
+static void test_password_warning_once(void **state)
+{
+	struct fx *f = *state;
+	create(f, "Ali Test", "ali@example.edu.tr", NULL, ST_SUBMITTED);
+	struct event ev;
+	apply_event(f, kamusm(&ev, MK_KAMUSM_CREDENTIALS, "ali@example.edu.tr", "C1"));
+	const char *passes[] = { "2026-08-03 09:00", "2026-08-03 14:00", "2026-08-04 14:00" };
+	int want[] = { 0, 1, 1 };
+	for (size_t i = 0; i < ARRAY_LEN(passes); i++) {
+		struct txn *t = store_begin(f->ez.store);
+		wf_timers(&f->ez.wf, t, at(passes[i]), NULL);
+		assert_int_equal(txn_commit(t, NULL), 0);
+		struct body_find b = { "esign@example.edu.tr", "2026-09-02", 0 };
+		store_foreach(f->ez.store, "notices", body_cb, &b);
+		if (b.n != want[i])
+			fail_msg("at %s: %d warnings naming the expiry, expected %d", passes[i], b.n, want[i]);
+	}
+	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "credentials_issued");
+}
+
 static void test_bounce_marks_unreachable_once(void **state)
 {
 	struct fx *f = *state;
@@ -516,6 +552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reminders_then_escalation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_password_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_password_warning_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_marks_unreachable_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_removes_personal_data, setup, teardown),
 	};
