@@ -2,6 +2,7 @@
  * and row validation (see applicants.h; CSV is in csv.c). */
 #include "applicants_p.h"
 #include "classify.h"
+#include "hashmap.h"
 #include "log.h"
 #include "phone.h"
 #include "text.h"
@@ -238,12 +239,28 @@ static char *name_of(char *const f[COL__FIELDS])
 	return s;
 }
 
+/* The row that already holds this e-mail (compared ignoring ASCII case),
+ * or 0. */
 static int dup_row(const struct applicant_table *t, const char *email)
 {
-	for (size_t i = 0; i < t->nrows; i++)
-		if (strcasecmp(t->rows[i].email, email) == 0)
-			return t->rows[i].row;
-	return 0;
+	if (t->by_email == NULL)
+		return 0;
+	char *low = str_lower_ascii(xstrdup(email));
+	int row = (int)(intptr_t)hm_get(t->by_email, low);
+	free(low);
+	return row;
+}
+
+static void index_row(struct applicant_table *t, const struct applicant *a)
+{
+	if (a->email == NULL)
+		return;
+	if (t->by_email == NULL)
+		t->by_email = hm_new();
+	char *low = str_lower_ascii(xstrdup(a->email));
+	if (hm_get(t->by_email, low) == NULL)     /* the first row keeps the key */
+		hm_put(t->by_email, low, (void *)(intptr_t)a->row);
+	free(low);
 }
 
 static void accept_row(struct tbuild *b, struct applicant *a, char *const *extra)
@@ -251,6 +268,7 @@ static void accept_row(struct tbuild *b, struct applicant *a, char *const *extra
 	struct applicant_table *t = b->t;
 	t->rows = xreallocarray(t->rows, t->nrows + 1, sizeof(*t->rows));
 	t->rows[t->nrows] = *a;
+	index_row(t, a);
 	t->extra = xreallocarray(t->extra, t->nrows + 1, sizeof(char **));
 	char **ex = xcalloc(t->nextra + 1, sizeof(char *));
 	for (size_t j = 0; j < t->nextra; j++)
@@ -349,6 +367,7 @@ void applicant_table_free(struct applicant_table *t)
 	free(t->errors);
 	strv_free(t->columns);
 	strv_free(t->extra_names);
+	hm_free(t->by_email);
 	memset(t, 0, sizeof(*t));
 }
 
