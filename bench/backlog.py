@@ -177,15 +177,22 @@ def first_start(report, dv, sink, sms, d, kamusm, maxuid, t_fetch):
     return t_last - dmn.t_spawn
 
 
-def delivery_only(report, dv, sink, sms, d, kamusm, maxuid):
+def delivery_only(report, dv, sink, sms, d, kamusm, maxuid, t_fetch):
     dead_smtp, dead_sms = B.free_port(), 'http://127.0.0.1:%d/v1/sms' % B.free_port()
     sub, conf = installation(d, 'drain', dv, dead_smtp, dead_sms, kamusm)
     dmn = B.Daemon(conf)
     try:
-        dmn.wait(r'up to uid %d$' % maxuid, 600)
+        t_conn = dmn.wait('source: connected', 60)[0]
+        t_done = dmn.wait(r'up to uid %d$' % maxuid, 600)[0]
+        cpu = dmn.cpu()
         time.sleep(0.5)
     finally:
         dmn.stop()
+    report.add(SECTION, 'classification alone (both channels down)',
+               '%.2f s for %d messages; eimzad CPU %.1f s' % (t_done - t_conn, maxuid, cpu),
+               target='<= 1.5x bare fetch', peer='bare fetch %.2f s' % t_fetch,
+               ratio='%.2f' % ((t_done - t_conn) / t_fetch),
+               note='no delivery outcomes to record meanwhile')
     rc, res, _ = B.ctl(conf, 'status')
     rewrite_ports(conf, sink.port, sms.info['url'])
     base_m, base_s = sink.count(), sms.count()
@@ -258,7 +265,7 @@ def run(report, messages=10000, kamusm=1500, total_bytes=185_000_000, runs=2):
         t_fetch, nbytes = fetch_figures(report, dv, d, runs)
         maxuid = max(dv.uids(USER))
         e2e = first_start(report, dv, sink, sms, d, kamusm, maxuid, t_fetch)
-        drain = delivery_only(report, dv, sink, sms, d, kamusm, maxuid)
+        drain = delivery_only(report, dv, sink, sms, d, kamusm, maxuid, t_fetch)
         r = peer(report, dv, sink, sms, d, kamusm)
         report.add(SECTION, 'delivery: eimzad vs the peer\'s sending',
                    'eimzad %.2f s, peer %.1f s' % (drain, r['send']),
