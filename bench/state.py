@@ -71,12 +71,13 @@ def run(report, rounds=20, ingest_rounds=10):
             firsts[name] = first
             report.add(SECTION, 'import of %d applications' % count,
                        '%.1f s (eimzactl import, one transaction)' % secs)
+        starts = {}
         for name, conf in confs.items():
             daemons[name] = B.Daemon(conf, args=('-v',))
-            daemons[name].wait('source: connected', 120)
+            starts[name] = daemons[name].wait('source: connected', 120)[0] - daemons[name].t_spawn
         time.sleep(2.0)
         rss = {name: dm.status() for name, dm in daemons.items()}
-        report_rss(report, rss)
+        report_rss(report, rss, starts)
         pair = {n: confs[n] for n in ('small', 'big')}
         marks = mark_rounds(pair, rounds)
         ingest = {n: [] for n in pair}
@@ -92,7 +93,7 @@ def run(report, rounds=20, ingest_rounds=10):
             subprocess.run(['rm', '-rf', d])
 
 
-def report_rss(report, rss):
+def report_rss(report, rss, starts):
     targets = {'mid': '~8 MiB', 'big': '~64 MiB'}
     for name, count, _ in SIZES:
         st = rss[name]
@@ -100,7 +101,8 @@ def report_rss(report, rss):
                    '%.1f MiB VmRSS = %.1f MiB private (RssAnon) + %.1f MiB shared libraries '
                    '(RssFile); Pss %.1f MiB' % (st['VmRSS'] / 1024, st['RssAnon'] / 1024,
                                                 st['RssFile'] / 1024, st.get('Pss', 0) / 1024),
-                   target=targets.get(name, ''))
+                   target=targets.get(name, ''),
+                   note='start to mailbox connected: %.2f s' % starts[name])
 
 
 def report_transitions(report, marks, ingest):
