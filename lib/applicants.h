@@ -33,7 +33,7 @@
  *     with conf's sms.default_country;
  *   - the same e-mail twice: the later row is refused.
  * Rows whose cells are all empty are skipped silently. A table holds at
- * most 50000 rows (accepted and refused; the next one becomes an error
+ * most 200000 rows (accepted and refused; the next one becomes an error
  * saying the rest was ignored) and 64 extra columns (more are dropped).
  *
  * Row numbers (struct applicant.row, struct row_error.row) are what a

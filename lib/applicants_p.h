@@ -48,8 +48,9 @@ enum col {
 enum col col_of_header(const char *header);
 
 /* Bounds on what one table may hold: hostile input must not make the
- * work grow faster than the input. */
-#define APPL_MAX_ROWS 50000
+ * work grow faster than the input. The row limit leaves room for the
+ * import of a large institution's whole staff list. */
+#define APPL_MAX_ROWS 200000
 #define APPL_MAX_EXTRA 64
 #define APPL_MAX_CELLS 256      /* cells of an HTML row, header cells read */
 

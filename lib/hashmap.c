@@ -20,6 +20,7 @@ struct hashmap {
 	size_t cap;         /* power of two */
 	size_t count;       /* live entries */
 	size_t used;        /* live + tombstones */
+	bool borrowed;      /* keys are the caller's (hm_new_borrowed) */
 };
 
 uint64_t hash64(const void *data, size_t n)
@@ -41,11 +42,18 @@ struct hashmap *hm_new(void)
 	return h;
 }
 
+struct hashmap *hm_new_borrowed(void)
+{
+	struct hashmap *h = hm_new();
+	h->borrowed = true;
+	return h;
+}
+
 void hm_free(struct hashmap *h)
 {
 	if (h == NULL)
 		return;
-	for (size_t i = 0; i < h->cap; i++)
+	for (size_t i = 0; !h->borrowed && i < h->cap; i++)
 		if (h->slots[i].key && h->slots[i].key != TOMB)
 			free(h->slots[i].key);
 	free(h->slots);
@@ -97,12 +105,14 @@ void *hm_put(struct hashmap *h, const char *key, void *value)
 	if (s->key != NULL) {
 		void *prev = s->value;
 		s->value = value;
+		if (h->borrowed)
+			s->key = (char *)key;
 		return prev;
 	}
 	s = find(h, key, hv, true);
 	if (s->key == NULL)
 		h->used++;
-	s->key = xstrdup(key);
+	s->key = h->borrowed ? (char *)key : xstrdup(key);
 	s->value = value;
 	s->hash = hv;
 	h->count++;
@@ -121,7 +131,8 @@ void *hm_del(struct hashmap *h, const char *key)
 	if (s->key == NULL)
 		return NULL;
 	void *v = s->value;
-	free(s->key);
+	if (!h->borrowed)
+		free(s->key);
 	s->key = TOMB;
 	s->value = NULL;
 	h->count--;

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct listed {
@@ -976,6 +977,10 @@ static int imap_wait_start(struct source *s, int *fd, char **err)
 static int imap_wait_done(struct source *s, bool *maybe_new, char **err)
 {
 	struct imap_src *p = ip(s);
+	struct timespec woke;    /* on the clock all processes share: bench/latency.py */
+	clock_gettime(CLOCK_MONOTONIC, &woke);
+	log_debug("imap: idle: wait ended at monotonic %.3f ms",
+		  (double)woke.tv_sec * 1e3 + (double)woke.tv_nsec / 1e6);
 	*maybe_new = true;       /* polling, or mail announced earlier: look */
 	if (p->imap == NULL)
 		return seterr(err, "imap: wait: not connected");
