@@ -30,12 +30,24 @@
 #ifndef EIMZA_STORE_P_H
 #define EIMZA_STORE_P_H
 
+#include "hashmap.h"
 #include "store.h"
 
 #define STORE_FORMAT_VERSION 1
 /* Checkpoint automatically once the journal is larger than this. */
 #define STORE_CHECKPOINT_BYTES (4u << 20)
-/* Threads that write a commit's document files (the caller's included). */
+/* Write the pending documents once the overlay holds more text than this
+ * (the journal's checkpoint bounds it first in practice: the overlay holds
+ * at most the newest version of what the journal holds, pretty-printed). */
+#define STORE_OVERLAY_BYTES (16u << 20)
+/* Write-behind: pending documents are written as files once no commit came
+ * for FLUSH_IDLE_MS, or once the oldest has waited FLUSH_MAX_MS (a steady
+ * trickle of commits), whichever is first; after a failed flush, not
+ * again before FLUSH_RETRY_MS. */
+#define STORE_FLUSH_IDLE_MS 1000
+#define STORE_FLUSH_MAX_MS 5000
+#define STORE_FLUSH_RETRY_MS 5000
+/* Threads that write a flush's document files (the caller's included). */
 #define STORE_APPLY_THREADS 8
 /* Documents larger than this are treated as damaged. */
 #define STORE_MAX_DOC (64u << 20)
@@ -52,6 +64,17 @@ void hashset_free(struct hashset *h);
 
 typedef void (*store_step_fn)(void *ctx, const char *step);
 
+/* A committed document not written as a file yet (writer), or what the
+ * journal says (reader): its plain JSON text as in the journal record (a
+ * copy of the bytes just synced: no second serialisation on the commit's
+ * path), or NULL for a delete. Text rather than a json_object: immutable
+ * (a caller cannot change it after the commit), compact, and safe to hand
+ * to the flush's threads, which pretty-print it for the file. */
+struct pending_doc {
+	char *text;
+	size_t len;
+};
+
 struct store {
 	char *dir;
 	enum store_mode mode;
@@ -60,10 +83,15 @@ struct store {
 	int journal_fd;                 /* -1 for a reader without a journal */
 	size_t journal_bytes;
 	uint64_t next_txn;
-	/* "coll/id" -> document or NULL (deleted): for a reader, what the
-	 * journal holds; for a writer, committed changes whose document
-	 * file could not be written yet (retried at checkpoint). */
-	json_object *overlay;
+	/* "coll/id" -> struct pending_doc: for a reader, what the journal holds;
+	 * for a writer, committed changes not written as files yet (the
+	 * next flush writes them). Reads look here first. */
+	struct hashmap *overlay;
+	size_t overlay_bytes;           /* the text it holds */
+	int64_t last_commit_ms;         /* mono ms of the last commit */
+	int64_t pending_since_ms;       /* when the overlay last became non-empty */
+	int64_t flush_retry_ms;         /* after a failed flush: not before */
+	int flush_idle_ms, flush_max_ms;
 	json_object *touched;           /* "coll/id" written since the checkpoint */
 	json_object *colls;             /* collection folders known to exist */
 	struct hashset seen;
@@ -87,6 +115,9 @@ uint32_t store_crc32(const void *p, size_t n);
 /* Encoding of journal records into b (store_journal.c). */
 void journal_add_put(struct buf *b, uint64_t t, const char *coll, const char *id,
 		     json_object *doc);
+/* The same, telling where the document's text (plain JSON) lies in b. */
+void journal_add_put_span(struct buf *b, uint64_t t, const char *coll, const char *id,
+			  json_object *doc, size_t *doc_off, size_t *doc_len);
 void journal_add_del(struct buf *b, uint64_t t, const char *coll, const char *id);
 void journal_add_seen(struct buf *b, uint64_t t, uint64_t hash);
 void journal_add_commit(struct buf *b, uint64_t t, size_t nrecords);
@@ -112,9 +143,13 @@ int store_apply_record(struct store *s, json_object *rec, char **err);
 json_object *store_parse_object(const char *p, size_t len);
 
 /* Test hooks: step(ctx, name) is called at each persistence step
- * ("journal_written", "journal_synced", "applied", "checkpoint_synced",
- * "checkpoint_truncated"), so a test can stop the process there. */
+ * ("journal_written", "journal_synced", "committed" (the overlay updated,
+ * the hooks run), "applied" (one document file written by a flush),
+ * "flushed", "checkpoint_synced", "checkpoint_truncated"), so a test can
+ * stop the process there. */
 void store_set_step_hook(struct store *s, store_step_fn fn, void *ctx);
 void store_set_checkpoint_bytes(struct store *s, size_t n);
+/* The write-behind delays (STORE_FLUSH_IDLE_MS, STORE_FLUSH_MAX_MS). */
+void store_set_flush_delays(struct store *s, int idle_ms, int max_ms);
 
 #endif
