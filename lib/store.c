@@ -525,6 +525,7 @@ static bool in_overlay(const struct store *s, const char *coll, const char *id)
 struct ids_ctx {
 	const char *coll;
 	size_t cl;
+	bool all;
 	char **ids;
 };
 
@@ -532,29 +533,37 @@ static int collect_id(void *vctx, const char *key, void *value)
 {
 	struct ids_ctx *c = vctx;
 	const struct pending_doc *p = value;
-	if (p->text != NULL && strncmp(key, c->coll, c->cl) == 0 && key[c->cl] == '/')
+	if ((c->all || p->text != NULL) && strncmp(key, c->coll, c->cl) == 0 && key[c->cl] == '/')
 		c->ids = strv_add(c->ids, key + c->cl + 1);
 	return 0;
 }
 
-/* The overlay's ids in coll that hold a document (a copy: callbacks may
- * commit, which changes the overlay). */
-static char **overlay_ids(struct store *s, const char *coll)
+/* The overlay's ids in coll that hold a document, or (all) that it knows
+ * of, deleted ones included. A copy: callbacks may commit, which changes
+ * the overlay. */
+static char **overlay_ids(struct store *s, const char *coll, bool all)
 {
-	struct ids_ctx c = { .coll = coll, .cl = strlen(coll) };
+	struct ids_ctx c = { .coll = coll, .cl = strlen(coll), .all = all };
 	if (hm_count(s->overlay) > 0)
 		hm_foreach(s->overlay, collect_id, &c);
 	return c.ids;
 }
 
 /* Walk the collection's folder (streaming: nothing is kept), then the
- * overlay's documents that the folder does not show. */
+ * documents the overlay held when the walk began. Those are skipped in
+ * the folder, and the folder's others are read through the overlay, so
+ * that each document is visited once, as it is when visited, even if a
+ * callback commits. */
 int store_foreach(struct store *s, const char *coll,
 		  int (*cb)(void *ctx, const char *id, json_object *doc), void *ctx)
 {
 	if (!coll_valid(coll))
 		return 0;
 	int rc = 0;
+	char **ids = overlay_ids(s, coll, true);
+	struct hashmap *later = hm_new();
+	for (size_t i = 0; ids && ids[i]; i++)
+		hm_put(later, ids[i], ids[i]);
 	int fd = openat(s->dirfd, coll, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL && fd >= 0)
@@ -563,9 +572,9 @@ int store_foreach(struct store *s, const char *coll,
 	char idbuf[160];
 	while (d != NULL && rc == 0 && (e = readdir(d)) != NULL) {
 		const char *id = entry_id(e->d_name, idbuf, sizeof(idbuf));
-		if (id == NULL || in_overlay(s, coll, id))
+		if (id == NULL || hm_get(later, id) != NULL)
 			continue;
-		json_object *doc = file_get(s, coll, id);
+		json_object *doc = store_get(s, coll, id);
 		if (doc == NULL)
 			continue;
 		rc = cb(ctx, id, doc);
@@ -573,13 +582,13 @@ int store_foreach(struct store *s, const char *coll,
 	}
 	if (d != NULL)
 		closedir(d);
-	char **ids = overlay_ids(s, coll);
 	for (size_t i = 0; ids && ids[i] && rc == 0; i++) {
 		json_object *doc = store_get(s, coll, ids[i]);
 		if (doc != NULL)
 			rc = cb(ctx, ids[i], doc);
 		json_object_put(doc);
 	}
+	hm_free(later);
 	strv_free(ids);
 	return rc;
 }
@@ -602,7 +611,7 @@ size_t store_count(struct store *s, const char *coll)
 	}
 	if (d != NULL)
 		closedir(d);
-	char **ids = overlay_ids(s, coll);
+	char **ids = overlay_ids(s, coll, false);
 	n += strv_len(ids);
 	strv_free(ids);
 	return n;

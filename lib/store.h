@@ -21,14 +21,14 @@
  * atomically (temp + rename, no fsync of its own: the journal holds the
  * change until the next checkpoint's syncfs), only the newest version of
  * each, by store_flush(): when the owner calls store_tick() (the daemon,
- * once per loop iteration) and no commit came for about 1 s, or a pending
- * document has waited about 5 s under a steady flow of commits; at each
+ * once per loop iteration) and no commit came for 0.5 s, or a pending
+ * document has waited 5 s under a steady flow of commits; at each
  * checkpoint; when the overlay passes a size; and at close. A document
  * created and deleted between two flushes (the outbox's queue entries)
  * never reaches the disk. So jq on the state directory sees the state of
- * a running daemon within about a second of the last change (5 s at most
- * while changes keep coming); the journal and a STORE_READER see every
- * committed transaction at once.
+ * a running daemon about half a second after the last change (5 s at most
+ * while changes keep coming; eimzactl, through the daemon, at once); the
+ * journal and a STORE_READER see every committed transaction at once.
  *
  * Checkpoint (store_checkpoint(), automatically when the journal passes a
  * size, and at close): flush, syncfs() once, then truncate the journal.

@@ -44,7 +44,7 @@
  * for FLUSH_IDLE_MS, or once the oldest has waited FLUSH_MAX_MS (a steady
  * trickle of commits), whichever is first; after a failed flush, not
  * again before FLUSH_RETRY_MS. */
-#define STORE_FLUSH_IDLE_MS 1000
+#define STORE_FLUSH_IDLE_MS 500
 #define STORE_FLUSH_MAX_MS 5000
 #define STORE_FLUSH_RETRY_MS 5000
 /* Threads that write a flush's document files (the caller's included). */

@@ -1042,6 +1042,59 @@ static void test_kill_between_commit_and_flush(void **state)
 	log_setlevel(LOG_LVL_INFO);
 }
 
+struct visit_ctx {
+	struct store *s;
+	char **seen;
+};
+
+/* Count the visit and change the document (a commit per visit). */
+static int visit_and_commit(void *vctx, const char *id, json_object *doc)
+{
+	struct visit_ctx *c = vctx;
+	json_object *v;
+	if (strv_contains(c->seen, id))
+		fail_msg("%s visited twice", id);
+	c->seen = strv_add(c->seen, id);
+	assert_true(json_object_object_get_ex(doc, "x", &v));
+	assert_true(json_object_get_int(v) < 100);
+	struct txn *t = store_begin(c->s);
+	txn_put(t, "apps", id, doc_x(100 + json_object_get_int(v)));
+	commit_ok(t);
+	return 0;
+}
+
+/* A callback that commits changes neither the set of documents visited
+ * nor how often: once each, whether its file was written yet or not. */
+static void test_foreach_while_committing(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	struct store *s = open_ok(dir, STORE_DAEMON);
+	struct txn *t = store_begin(s);
+	for (int k = 0; k < 6; k++) {
+		char id[8];
+		snprintf(id, sizeof(id), "F%d", k);
+		txn_put(t, "apps", id, doc_x(k));
+	}
+	commit_ok(t);
+	assert_int_equal(store_flush(s, NULL), 0);
+	t = store_begin(s);
+	txn_put(t, "apps", "P1", doc_x(7));
+	txn_put(t, "apps", "P2", doc_x(8));
+	txn_put(t, "apps", "F5", doc_x(9));                 /* pending over its file */
+	txn_del(t, "apps", "F4");                           /* deleted, its file still there */
+	commit_ok(t);
+	struct visit_ctx c = { .s = s };
+	assert_int_equal(store_foreach(s, "apps", visit_and_commit, &c), 0);
+	assert_int_equal(strv_len(c.seen), 7);
+	assert_false(strv_contains(c.seen, "F4"));
+	assert_int_equal(get_x(s, "apps", "F5"), 109);
+	strv_free(c.seen);
+	store_close(s);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1065,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_flush_due),
 		cmocka_unit_test(test_flush_failure_keeps_journal),
 		cmocka_unit_test(test_kill_between_commit_and_flush),
+		cmocka_unit_test(test_foreach_while_committing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
