@@ -920,12 +920,13 @@ static void *apply_loop(void *arg)
 }
 
 /*
- * Write a flush's files with a few threads. A file replacement mostly
- * waits on the filesystem's journal, not on the CPU, so several overlap
- * well: on the test machine, when a replacement took ~0.7 ms, writing
- * went ~4x faster with 8 threads than with one, and ~2x with 4. The
- * threads touch only the filesystem and their jobs; the bookkeeping stays
- * on the caller's thread.
+ * Write a flush's files with a few threads. Without fsync a replacement
+ * costs CPU in the kernel (inode allocation, the folder's lock) more than
+ * waits: measured here, replacing 3,000 documents in three folders went
+ * 6,500/s with one thread, 9,000 with 2, 10,800 with 4 and 10,900 with 8,
+ * at ~90 us of CPU each and 5-15% more with each doubling (the threads
+ * spin on the folder's lock). The threads touch only the filesystem and
+ * their jobs; the bookkeeping stays on the caller's thread.
  */
 static void apply_parallel(struct store *s, struct apply_job *jobs, size_t n)
 {
@@ -1000,8 +1001,13 @@ int store_flush(struct store *s, char **err)
 	int rc = flush_settle(s, c.jobs, c.n, &e);
 	free(c.jobs);
 	s->stats.flushes++;
-	if (hm_count(s->overlay) == 0)
+	if (hm_count(s->overlay) == 0) {
+		/* a fresh map: after a burst the old one is large and all
+		 * tombstones */
+		hm_free(s->overlay);
+		s->overlay = hm_new();
 		s->pending_since_ms = 0;
+	}
 	step(s, "flushed");
 	if (rc < 0) {
 		s->flush_retry_ms = mono_ms() + STORE_FLUSH_RETRY_MS;
