@@ -946,12 +946,14 @@ static void apply_parallel(struct store *s, struct apply_job *jobs, size_t n)
 struct flush_ctx {
 	struct store *s;
 	struct apply_job *jobs;
-	size_t n;
+	size_t n, max;
 };
 
 static int flush_job(void *vctx, const char *key, void *value)
 {
 	struct flush_ctx *c = vctx;
+	if (c->n == c->max)
+		return 1;
 	struct apply_job *j = &c->jobs[c->n++];
 	j->key = xstrdup(key);
 	j->id = key_split(j->key, j->coll);
@@ -989,12 +991,14 @@ static int flush_settle(struct store *s, struct apply_job *jobs, size_t n, char 
 	return rc;
 }
 
-int store_flush(struct store *s, char **err)
+/* Write up to max pending documents. */
+static int flush_some(struct store *s, size_t max, char **err)
 {
 	size_t n = hm_count(s->overlay);
 	if (s->mode == STORE_READER || n == 0)
 		return 0;
-	struct flush_ctx c = { .s = s, .jobs = xcalloc(n, sizeof(*c.jobs)) };
+	n = n < max ? n : max;
+	struct flush_ctx c = { .s = s, .jobs = xcalloc(n, sizeof(*c.jobs)), .max = n };
 	hm_foreach(s->overlay, flush_job, &c);
 	apply_parallel(s, c.jobs, c.n);
 	char *e = NULL;
@@ -1019,6 +1023,11 @@ int store_flush(struct store *s, char **err)
 	return rc;
 }
 
+int store_flush(struct store *s, char **err)
+{
+	return flush_some(s, SIZE_MAX, err);
+}
+
 int64_t store_flush_due(const struct store *s)
 {
 	if (s->mode == STORE_READER || hm_count(s->overlay) == 0)
@@ -1029,13 +1038,16 @@ int64_t store_flush_due(const struct store *s)
 	return due > s->flush_retry_ms ? due : s->flush_retry_ms;
 }
 
+/* A bounded part at a time, so that the owner's loop stays responsive
+ * after a burst (thousands of documents take a second or so); while more
+ * is pending the deadline stays passed and the loop comes back at once. */
 void store_tick(struct store *s)
 {
 	int64_t due = store_flush_due(s);
 	if (due == 0 || mono_ms() < due)
 		return;
 	char *e = NULL;
-	if (store_flush(s, &e) < 0)
+	if (flush_some(s, STORE_TICK_DOCS, &e) < 0)
 		log_warnx("store: flush: %s", e);
 	free(e);
 }

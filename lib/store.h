@@ -135,9 +135,11 @@ int store_flush(struct store *s, char **err);
 /* When store_tick() will flush: a CLOCK_MONOTONIC time in ms (mono_ms()),
  * or 0 if nothing is pending. For an event loop's poll timeout. */
 int64_t store_flush_due(const struct store *s);
-/* Cheap; call from the owner's loop: flushes once store_flush_due() has
- * passed. A failure is logged and retried a few seconds later (the
- * changes stay in the journal meanwhile). */
+/* Cheap; call from the owner's loop: once store_flush_due() has passed,
+ * writes pending documents, a bounded number a call (so that the loop
+ * stays responsive after a burst; store_flush_due() stays passed while
+ * more is pending). A failure is logged and retried a few seconds later
+ * (the changes stay in the journal meanwhile). */
 void store_tick(struct store *s);
 /* Flush, syncfs, truncate the journal. */
 int store_checkpoint(struct store *s, char **err);

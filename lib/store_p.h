@@ -51,6 +51,8 @@
 #define STORE_FLUSH_IDLE_MS 500
 #define STORE_FLUSH_MAX_MS 5000
 #define STORE_FLUSH_RETRY_MS 5000
+/* store_tick() writes at most this many documents a call (~20-40 ms). */
+#define STORE_TICK_DOCS 256
 /* Threads that write a flush's document files (the caller's included). */
 #define STORE_APPLY_THREADS 4
 /* Documents larger than this are treated as damaged. */

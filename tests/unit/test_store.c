@@ -930,6 +930,22 @@ static void test_flush_due(void **state)
 	store_tick(s);
 	assert_true(path_exists(dir, "apps/B.json"));
 
+	/* after a burst, a bounded part a tick, and the deadline stays passed */
+	t = store_begin(s);
+	for (int k = 0; k < STORE_TICK_DOCS * 2 + 10; k++) {
+		char id[16];
+		snprintf(id, sizeof(id), "N%d", k);
+		txn_put(t, "notices", id, doc_x(k));
+	}
+	commit_ok(t);
+	store_tick(s);
+	assert_int_equal(pending_of(s), STORE_TICK_DOCS + 10);
+	assert_true(store_flush_due(s) <= mono_ms());
+	store_tick(s);
+	store_tick(s);
+	assert_int_equal(pending_of(s), 0);
+	assert_int_equal(store_count(s, "notices"), STORE_TICK_DOCS * 2 + 10);
+
 	struct store *r = open_ok(dir, STORE_READER);
 	assert_int_equal(store_flush_due(r), 0);
 	assert_int_equal(store_flush(r, NULL), 0);
