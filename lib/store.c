@@ -770,15 +770,41 @@ static size_t txn_encode(struct txn *t, uint64_t seq, struct buf *b, size_t (*sp
 	return n;
 }
 
-/* Append and sync: the one fdatasync of a commit. */
+/* Write all of p at off (retrying short writes and EINTR): 0 or -1. */
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* Cut the journal file back to before: what follows the end must be
+ * zeros or nothing (see store_p.h). */
+static int journal_cut(struct store *s, size_t before)
+{
+	if (s->journal_zeroed > before)
+		s->journal_zeroed = before;
+	return ftruncate(s->journal_fd, (off_t)before);
+}
+
+/* Write at the end and sync: the one fdatasync of a commit. */
 static int journal_append(struct store *s, const struct buf *b, char **err)
 {
-	off_t before = (off_t)s->journal_bytes;
-	if (fd_write_all(s->journal_fd, b->p, b->len) < 0) {
+	size_t before = s->journal_bytes;
+	if (pwrite_all(s->journal_fd, b->p, b->len, (off_t)before) < 0) {
 		int e = errno;
 		/* take the partial transaction back out, or a later commit
 		 * would follow a torn line */
-		if (ftruncate(s->journal_fd, before) < 0)
+		if (journal_cut(s, before) < 0)
 			s->broken = true;
 		return seterr(err, "%s/journal: write: %s", s->dir, strerror(e));
 	}
@@ -788,13 +814,50 @@ static int journal_append(struct store *s, const struct buf *b, char **err)
 		int e = errno;
 		/* after a failed sync the page cache cannot be trusted: stop */
 		s->broken = true;
-		if (ftruncate(s->journal_fd, before) < 0)
+		if (journal_cut(s, before) < 0)
 			log_warn("store: %s/journal: truncate after a failed sync", s->dir);
 		return seterr(err, "%s/journal: fdatasync: %s", s->dir, strerror(e));
 	}
 	s->journal_bytes += b->len;
 	step(s, "journal_synced");
 	return 0;
+}
+
+/* Empty the journal: truncate and sync (its content is in the files). */
+static int journal_reset(struct store *s, char **err)
+{
+	s->stats.fsyncs++;
+	if (journal_cut(s, 0) < 0 || fsync(s->journal_fd) < 0)
+		return seterr(err, "%s/journal: truncate: %s", s->dir, strerror(errno));
+	s->journal_bytes = 0;
+	return 0;
+}
+
+/* The daemon's zeroed space after the journal's end (see
+ * STORE_PREZERO_BYTES): topped up when it runs low, not while closing. A
+ * failure only costs speed: commits then extend the file. */
+static void journal_prezero(struct store *s)
+{
+	static const char zeros[64 * 1024];
+	if (s->mode != STORE_DAEMON || s->closing || s->broken ||
+	    s->journal_zeroed >= s->journal_bytes + STORE_PREZERO_LOW ||
+	    s->journal_zeroed > s->checkpoint_bytes)
+		return;
+	size_t off = s->journal_zeroed > s->journal_bytes ? s->journal_zeroed : s->journal_bytes;
+	/* no further than a checkpoint will let the journal grow */
+	size_t ahead = s->checkpoint_bytes + 65536 < STORE_PREZERO_BYTES
+		? s->checkpoint_bytes + 65536 : STORE_PREZERO_BYTES;
+	size_t end = s->journal_bytes + ahead;
+	for (; off < end; off += sizeof(zeros))
+		if (pwrite_all(s->journal_fd, zeros, sizeof(zeros), (off_t)off) < 0)
+			break;
+	s->stats.fsyncs++;
+	if (off < end || fdatasync(s->journal_fd) < 0) {
+		log_warn("store: %s/journal: zero-filling ahead", s->dir);
+		return;
+	}
+	s->journal_zeroed = off;
+	step(s, "journal_zeroed");
 }
 
 /* After the sync: the committed documents into the overlay (copies of
@@ -1050,6 +1113,7 @@ void store_tick(struct store *s)
 	if (flush_some(s, STORE_TICK_DOCS, &e) < 0)
 		log_warnx("store: flush: %s", e);
 	free(e);
+	journal_prezero(s);             /* idle: top the zeroed space up */
 }
 
 /* ---- checkpoint ---- */
@@ -1121,14 +1185,13 @@ int store_checkpoint(struct store *s, char **err)
 			return -1;
 	}
 	step(s, "checkpoint_synced");
-	s->stats.fsyncs++;
-	if (ftruncate(s->journal_fd, 0) < 0 || fsync(s->journal_fd) < 0)
-		return seterr(err, "%s/journal: truncate: %s", s->dir, strerror(errno));
+	if (journal_reset(s, err) < 0)
+		return -1;
 	step(s, "checkpoint_truncated");
-	s->journal_bytes = 0;
 	s->n_seen_new = 0;
 	json_object_put(s->touched);
 	s->touched = json_object_new_object();
+	journal_prezero(s);
 	return 0;
 }
 
@@ -1260,15 +1323,21 @@ static void save_corrupt_journal(struct store *s, const struct buf *data)
 	free(path);
 }
 
-static int read_journal(struct store *s, struct buf *out, char **err)
+/* Read the journal's content into out: up to its first NUL byte (the
+ * zeroed space after it is not content); *file_len: the file's length. */
+static int read_journal(struct store *s, struct buf *out, size_t *file_len, char **err)
 {
-	int flags = s->mode == STORE_READER ? O_RDONLY : O_RDWR | O_APPEND;
+	int flags = s->mode == STORE_READER ? O_RDONLY : O_RDWR;
+	*file_len = 0;
 	s->journal_fd = s->mode == STORE_READER
 		? openat(s->dirfd, "journal", flags | O_CLOEXEC)
 		: open_private(s->dirfd, "journal", flags);
 	if (s->journal_fd < 0)
 		return s->mode == STORE_READER && errno == ENOENT
 			? 0 : seterr(err, "%s/journal: %s", s->dir, strerror(errno));
+	struct stat st;
+	if (fstat(s->journal_fd, &st) == 0)
+		*file_len = (size_t)st.st_size;
 	for (;;) {
 		buf_reserve(out, 65536);
 		ssize_t r = pread(s->journal_fd, out->p + out->len, out->cap - out->len - 1,
@@ -1279,19 +1348,25 @@ static int read_journal(struct store *s, struct buf *out, char **err)
 			return seterr(err, "%s/journal: read: %s", s->dir, strerror(errno));
 		if (r == 0)
 			break;
+		const char *nul = memchr(out->p + out->len, '\0', (size_t)r);
+		if (nul != NULL) {
+			out->len = (size_t)(nul - out->p);
+			break;
+		}
 		out->len += (size_t)r;
 	}
 	out->p[out->len] = '\0';
 	return 0;
 }
 
-/* Bring the committed transactions of the journal in: onto the files
- * (writer, then checkpoint) or into the overlay (reader). */
+/* Bring the committed transactions of the journal in: into the overlay,
+ * then (writer) onto the files by a checkpoint. */
 static int recover(struct store *s, char **err)
 {
 	struct buf data = BUF_INIT;
 	struct replay_result res;
-	int rc = read_journal(s, &data, err);
+	size_t file_len;
+	int rc = read_journal(s, &data, &file_len, err);
 	if (rc == 0 && data.len > 0)
 		rc = journal_replay(s, data.p, data.len, &res, err);
 	if (rc == 0 && data.len > 0) {
@@ -1307,6 +1382,10 @@ static int recover(struct store *s, char **err)
 			s->journal_bytes = data.len;
 			rc = store_checkpoint(s, err);
 		}
+	} else if (rc == 0 && s->mode != STORE_READER && file_len > 0) {
+		/* no content, but zeros or the torn bytes of a write never
+		 * acknowledged: nothing may follow a new transaction */
+		rc = journal_reset(s, err);
 	}
 	buf_free(&data);
 	return rc;
@@ -1333,6 +1412,8 @@ int store_open(const char *dir, enum store_mode mode, struct store **out, char *
 		rc = seen_load(s, err);
 	if (rc == 0)
 		rc = recover(s, err);
+	if (rc == 0)
+		journal_prezero(s);
 	if (rc != 0) {
 		s->mode = STORE_READER;         /* nothing to checkpoint */
 		store_close(s);
@@ -1348,9 +1429,13 @@ void store_close(struct store *s)
 		return;
 	if (s->mode != STORE_READER && s->journal_fd >= 0) {
 		char *e = NULL;
+		s->closing = true;              /* leaves an empty journal file */
 		if (store_checkpoint(s, &e) < 0) {
 			log_warnx("store: close: %s", e);
 			free(e);
+		} else if (s->journal_bytes == 0 && s->journal_zeroed > 0 &&
+			   journal_cut(s, 0) < 0) {
+			log_warn("store: %s/journal: truncate", s->dir);
 		}
 	}
 	if (s->journal_fd >= 0)

@@ -4,8 +4,10 @@
  *
  * Layout of the state directory (all files mode 0600, folders 0700):
  *   lock                 fcntl lock: held by the daemon for its lifetime
- *   journal              append-only: committed transactions not yet
- *                        checkpointed (JSON lines, each with a CRC)
+ *   journal              committed transactions not yet checkpointed
+ *                        (JSON lines, each with a CRC), written in order;
+ *                        while the daemon runs, followed by zeroed space
+ *                        that the next commits overwrite in place
  *   <coll>/<id>.json     the current document, one file each, readable
  *                        with jq; replaced atomically (temp + rename)
  *   seen                 Message-IDs already handled, one hash per line

@@ -15,6 +15,16 @@
  * replay only if its records are contiguous, all intact, and followed by
  * its commit marker with the right count.
  *
+ * The journal ends at its first NUL byte or at the end of the file: the
+ * daemon zero-fills the space after the end ahead of time and writes each
+ * commit in place (pwrite at the end, then fdatasync). Invariant: after
+ * the end there are only zeros, or the torn bytes of the one write whose
+ * sync did not return (never acknowledged). A writer's open therefore
+ * empties (truncates) a journal whose file is longer than its content
+ * once it has replayed it, before a new transaction could be written
+ * in front of such bytes. A program that knows no NUL end reads the
+ * zeros as a torn tail and truncates: older versions stay compatible.
+ *
  * Damage policy on replay:
  * - a torn tail (an incomplete last line, bad records or a transaction
  *   without its commit marker at the end) is what a crash during a commit
@@ -51,6 +61,14 @@
 #define STORE_FLUSH_IDLE_MS 500
 #define STORE_FLUSH_MAX_MS 5000
 #define STORE_FLUSH_RETRY_MS 5000
+/* The daemon keeps this much zeroed space after the journal's end, and
+ * tops it up (at idle time) when less than PREZERO_LOW is left: a commit
+ * then overwrites allocated, zeroed blocks in place, so its fdatasync()
+ * writes the data without a filesystem journal commit for a new file
+ * size (measured here: median 0.53 -> 0.39 ms, p99 1.7-4.8 -> 1.0-2.5 ms
+ * for a commit). */
+#define STORE_PREZERO_BYTES (4u << 20)
+#define STORE_PREZERO_LOW (1u << 20)
 /* store_tick() writes at most this many documents a call (~20-40 ms). */
 #define STORE_TICK_DOCS 256
 /* Threads that write a flush's document files (the caller's included). */
@@ -87,7 +105,8 @@ struct store {
 	int dirfd;
 	int lock_fd;
 	int journal_fd;                 /* -1 for a reader without a journal */
-	size_t journal_bytes;
+	size_t journal_bytes;           /* its content: where the next commit goes */
+	size_t journal_zeroed;          /* the file is zero-filled up to here */
 	uint64_t next_txn;
 	/* "coll/id" -> struct pending_doc: for a reader, what the journal holds;
 	 * for a writer, committed changes not written as files yet (the
@@ -105,6 +124,7 @@ struct store {
 	size_t n_seen_new, cap_seen_new;
 	struct store_stats stats;
 	bool broken;                    /* a journal sync failed: refuse commits */
+	bool closing;                   /* store_close(): no zero-filling ahead */
 	bool had_corruption;
 	bool chmod_files;               /* the umask would narrow FILE_MODE */
 	size_t checkpoint_bytes;
@@ -151,8 +171,8 @@ json_object *store_parse_object(const char *p, size_t len);
 /* Test hooks: step(ctx, name) is called at each persistence step
  * ("journal_written", "journal_synced", "committed" (the overlay updated,
  * the hooks run), "applied" (one document file written by a flush),
- * "flushed", "checkpoint_synced", "checkpoint_truncated"), so a test can
- * stop the process there. */
+ * "flushed", "checkpoint_synced", "checkpoint_truncated",
+ * "journal_zeroed"), so a test can stop the process there. */
 void store_set_step_hook(struct store *s, store_step_fn fn, void *ctx);
 void store_set_checkpoint_bytes(struct store *s, size_t n);
 /* The write-behind delays (STORE_FLUSH_IDLE_MS, STORE_FLUSH_MAX_MS). */

@@ -8,10 +8,12 @@
  *       "committed K" (unbuffered) after each txn_commit returned 0; with
  *       STEP, kill itself at the COUNT-th time the store reaches STEP
  *       (journal_written, journal_synced, committed, applied, flushed,
- *       checkpoint_synced, checkpoint_truncated). Checkpoints are made
- *       frequent on purpose, and the documents are written as files
- *       (store_flush(), as the daemon does when idle) after every third
- *       transaction, so that kills fall before, during and after flushes.
+ *       checkpoint_synced, checkpoint_truncated, journal_zeroed).
+ *       Checkpoints are made frequent on purpose (so is the daemon's
+ *       zero-filling of the journal's space ahead, which follows each),
+ *       and the documents are written as files (store_flush(), as the
+ *       daemon does when idle) after every third transaction, so that
+ *       kills fall before, during and after flushes.
  *   store_crash verify DIR reader|writer
  *       open, check that the state is exactly what transactions 1..L
  *       make (L = the last one found), print "state L DIGEST", exit 1 and

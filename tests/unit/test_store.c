@@ -448,12 +448,25 @@ static void test_torn_tail_every_offset(void **state)
 	size_t start;
 	build_journal(&j, &start);
 	char *dir = tu_tmpdir();
+	struct buf padded = BUF_INIT;
 	for (size_t cut = start; cut <= j.len; cut++) {
 		char *sdir = xasprintf("%s/s%zu", dir, cut);
 		mkdir(sdir, 0700);
-		write_file(sdir, "journal", j.p, cut);
+		/* the daemon's journal: the content, then zeroed space */
+		buf_reset(&padded);
+		buf_add(&padded, j.p, cut);
+		buf_reserve(&padded, 700);
+		memset(padded.p + padded.len, 0, 700);
+		padded.len += 700;
+		write_file(sdir, "journal", padded.p, padded.len);
 		struct store *r = open_ok(sdir, STORE_READER);
 		int want = cut == j.len ? 2 : 1;
+		if (which_state(r) != want)
+			fail_msg("reader, zero-padded journal cut at %zu of %zu: state %d", cut, j.len,
+				 which_state(r));
+		store_close(r);
+		write_file(sdir, "journal", j.p, cut);
+		r = open_ok(sdir, STORE_READER);
 		if (which_state(r) != want)
 			fail_msg("reader, journal cut at %zu of %zu: state %d", cut, j.len,
 				 which_state(r));
@@ -476,6 +489,7 @@ static void test_torn_tail_every_offset(void **state)
 		tu_rmtree(sdir);
 		free(sdir);
 	}
+	buf_free(&padded);
 	buf_free(&j);
 	tu_rmtree(dir);
 	free(dir);
@@ -1111,6 +1125,92 @@ static void test_foreach_while_committing(void **state)
 	free(dir);
 }
 
+static off_t size_of(const char *dir, const char *rel)
+{
+	char *p = xasprintf("%s/%s", dir, rel);
+	struct stat st;
+	if (stat(p, &st) < 0)
+		fail_msg("stat %s", p);
+	free(p);
+	return st.st_size;
+}
+
+/* The daemon writes each commit in place into zeroed space (no new file
+ * size to sync); whatever follows the content is never taken for it. */
+static void test_journal_zero_filled(void **state)
+{
+	(void)state;
+	quiet();
+	char *dir = tu_tmpdir();
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct store *s = open_ok(dir, STORE_DAEMON);
+		if (size_of(dir, "journal") != STORE_PREZERO_BYTES)
+			_exit(4);
+		for (int k = 1; k <= 3; k++) {
+			struct txn *t = store_begin(s);
+			txn_put(t, "apps", "A", doc_x(k));
+			commit_ok(t);
+		}
+		if (size_of(dir, "journal") != STORE_PREZERO_BYTES)
+			_exit(5);               /* written in place */
+		_exit(0);                       /* a crash: no close */
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct store *r = open_ok(dir, STORE_READER);
+	assert_int_equal(get_x(r, "apps", "A"), 3);
+	store_close(r);
+	struct store *s = open_ok(dir, STORE_WRITER);       /* replays, empties */
+	assert_int_equal(get_x(s, "apps", "A"), 3);
+	assert_int_equal(size_of(dir, "journal"), 0);
+	struct txn *t = store_begin(s);
+	txn_put(t, "apps", "B", doc_x(4));
+	commit_ok(t);
+	store_close(s);
+	assert_int_equal(size_of(dir, "journal"), 0);       /* closed: checkpointed, empty */
+	s = open_ok(dir, STORE_DAEMON);
+	assert_int_equal(get_x(s, "apps", "B"), 4);
+	store_close(s);
+	assert_int_equal(size_of(dir, "journal"), 0);
+
+	/* no content, but a complete old transaction after zeros (the torn
+	 * bytes of an unacknowledged write could look like that): never
+	 * replayed, and a writer's open clears it before writing in front */
+	struct buf j = BUF_INIT;
+	json_object *d;
+	buf_reserve(&j, 4096);
+	memset(j.p, 0, 4096);
+	j.len = 4096;
+	journal_add_put(&j, 1, "apps", "Z", d = doc_x(99));
+	json_object_put(d);
+	journal_add_commit(&j, 1, 1);
+	write_file(dir, "journal", j.p, j.len);
+	r = open_ok(dir, STORE_READER);
+	assert_int_equal(get_x(r, "apps", "Z"), -1);
+	store_close(r);
+	s = open_ok(dir, STORE_DAEMON);
+	t = store_begin(s);
+	char big[6000];
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_object *o = doc_x(5);
+	json_object_object_add(o, "big", json_object_new_string(big));
+	txn_put(t, "apps", "C", o);                         /* covers the old bytes */
+	commit_ok(t);
+	r = open_ok(dir, STORE_READER);
+	assert_int_equal(get_x(r, "apps", "Z"), -1);
+	assert_int_equal(get_x(r, "apps", "C"), 5);
+	store_close(r);
+	store_close(s);
+	buf_free(&j);
+	tu_rmtree(dir);
+	free(dir);
+	log_setlevel(LOG_LVL_INFO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1135,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(test_flush_failure_keeps_journal),
 		cmocka_unit_test(test_kill_between_commit_and_flush),
 		cmocka_unit_test(test_foreach_while_committing),
+		cmocka_unit_test(test_journal_zero_filled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
