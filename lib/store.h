@@ -65,8 +65,11 @@
  * store_flush(), a few short-lived threads write the document files in
  * parallel; they are joined before it returns.)
  *
- * Memory: the overlay holds the file text of each document changed since
- * the last flush (bounded: a flush empties it; see store_p.h).
+ * Memory: the overlay holds the text (plain JSON, as journaled) of each
+ * document changed since the last flush: at most STORE_OVERLAY_BYTES
+ * (16 MiB; then a flush empties it). The journal grows to at most
+ * STORE_CHECKPOINT_BYTES (32 MiB) between checkpoints: what a start after
+ * a crash replays.
  *
  * Ownership: store_get() returns a new reference (json_object_put() it).
  * txn_put() takes over the caller's reference to doc.
