@@ -331,6 +331,9 @@ static int loop_timeout(struct daemon *d)
 		wake = mb->wait_since + IDLE_REFRESH_MS < wake ? mb->wait_since + IDLE_REFRESH_MS : wake;
 	if (d->watchdog_usec)
 		wake = d->next_watchdog < wake ? d->next_watchdog : wake;
+	int64_t flush = store_flush_due(d->ez.store);     /* write-behind of documents */
+	if (flush)
+		wake = flush < wake ? flush : wake;
 	int64_t ms = wake - now_ms;
 	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
 }
@@ -378,6 +381,7 @@ static void loop_once(struct daemon *d)
 	if (ez_now(&d->ez) >= d->timer_at)
 		run_timers(d);
 	outbox_kick(d->ez.outbox, ez_now(&d->ez));
+	store_tick(d->ez.store);
 	watchdog(d);
 }
 

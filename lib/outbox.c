@@ -34,6 +34,8 @@
 #define C_DEAD "outdead"
 #define OUTQ_VERSION 1
 #define ID_BYTES 16
+/* Notices kept in memory from their commit to their first hand-out. */
+#define FRESH_MAX 64
 
 /* ---- ids: "n" + 32 hex <-> 16 bytes ---- */
 
@@ -272,6 +274,16 @@ struct outbox {
 	struct outbox_stats stats;
 	bool closing;
 	bool queue_only;        /* opened without channels: eimzactl queues, the daemon sends */
+	/* Notices of the last commit, as recorded, so that handing them to a
+	 * worker right after it needs no read back from the store. Valid
+	 * only while that commit is the store's last (fresh_commit): any
+	 * later commit may have changed them. */
+	struct fresh {
+		uint8_t id[ID_BYTES];
+		struct notice *n;
+	} fresh[FRESH_MAX];
+	size_t nfresh;
+	uint64_t fresh_commit;
 };
 
 static const char *const outcome_names[] = {
@@ -518,6 +530,58 @@ static json_object *outq_doc(enum medium m, time_t due)
 	return o;
 }
 
+/* ---- notices just committed ---- */
+
+static uint64_t store_commits(struct store *st)
+{
+	struct store_stats ss;
+	store_stats(st, &ss);
+	return ss.commits;
+}
+
+static void fresh_clear(struct outbox *ob)
+{
+	for (size_t i = 0; i < ob->nfresh; i++)
+		notice_free(ob->fresh[i].n);
+	ob->nfresh = 0;
+}
+
+/* Keep n (taken over), committed by the store's last commit. */
+static void fresh_keep(struct outbox *ob, const uint8_t *id, struct notice *n)
+{
+	uint64_t now = store_commits(ob->st);
+	if (ob->fresh_commit != now) {
+		fresh_clear(ob);
+		ob->fresh_commit = now;
+	}
+	if (ob->queue_only || ob->nfresh == FRESH_MAX) {
+		notice_free(n);
+		return;
+	}
+	memcpy(ob->fresh[ob->nfresh].id, id, ID_BYTES);
+	ob->fresh[ob->nfresh++].n = n;
+}
+
+/* The notice as its commit recorded it, if that is still the store's last
+ * commit; else NULL (read it from the store). */
+static struct notice *fresh_take(struct outbox *ob, const uint8_t *id)
+{
+	if (ob->nfresh == 0)
+		return NULL;
+	if (ob->fresh_commit != store_commits(ob->st)) {
+		fresh_clear(ob);
+		return NULL;
+	}
+	for (size_t i = 0; i < ob->nfresh; i++) {
+		if (memcmp(ob->fresh[i].id, id, ID_BYTES) != 0)
+			continue;
+		struct notice *n = ob->fresh[i].n;
+		ob->fresh[i] = ob->fresh[--ob->nfresh];
+		return n;
+	}
+	return NULL;
+}
+
 /* A queued notice waits for its transaction: indexed once it commits. */
 struct staged {
 	struct outbox *ob;
@@ -525,6 +589,7 @@ struct staged {
 	enum medium medium;
 	time_t due;
 	bool was_dead;
+	struct notice *n;       /* as recorded: kept for the first hand-out */
 };
 
 static void staged_done(void *ctx, bool committed)
@@ -534,11 +599,15 @@ static void staged_done(void *ctx, bool committed)
 		heap_push(&sg->ob->lanes[sg->medium].q, sg->id, sg->due);
 		if (sg->was_dead && sg->ob->stats.dead > 0)
 			sg->ob->stats.dead--;
+		fresh_keep(sg->ob, sg->id, sg->n);
+		sg->n = NULL;
 	}
+	notice_free(sg->n);
 	free(sg);
 }
 
-static void stage(struct outbox *ob, struct txn *t, const struct notice *n, bool was_dead)
+/* Stage notice n (taken over) into t. */
+static void stage(struct outbox *ob, struct txn *t, struct notice *n, bool was_dead)
 {
 	struct staged *sg = xcalloc(1, sizeof(*sg));
 	sg->ob = ob;
@@ -549,6 +618,7 @@ static void stage(struct outbox *ob, struct txn *t, const struct notice *n, bool
 	sg->was_dead = was_dead;
 	txn_put(t, C_NOTICES, n->id, notice_to_json(n));
 	txn_put(t, C_OUTQ, n->id, outq_doc(n->medium, n->next_attempt));
+	sg->n = n;
 	txn_on_done(t, staged_done, sg);
 }
 
@@ -581,7 +651,6 @@ enum queue_result outbox_queue(struct outbox *ob, struct txn *t, struct notice *
 	free(n->last_error);
 	n->last_error = NULL;
 	stage(ob, t, n, false);
-	notice_free(n);
 	return QUEUED;
 }
 
@@ -609,8 +678,9 @@ int outbox_requeue(struct outbox *ob, struct txn *t, const char *notice_id, time
 		n->done_at = 0;
 		if (was_dead)
 			txn_del(t, C_DEAD, n->id);
-		stage(ob, t, n, was_dead);
 		log_info("outbox: notice %s re-queued", n->id);
+		stage(ob, t, n, was_dead);
+		return 0;
 	}
 	notice_free(n);
 	return rc;
@@ -651,9 +721,13 @@ static struct notice *take_due(struct outbox *ob, const struct qent *e, enum med
 	char ids[ID_STR], *err = NULL;
 	if (idset_has(&ob->inflight, e->id))
 		return NULL;    /* a duplicate entry; the one in flight decides */
-	json_object *doc = store_get(ob->st, C_NOTICES, id_fmt(e->id, ids));
-	struct notice *n = doc ? notice_from_json(doc, &err) : NULL;
-	json_object_put(doc);
+	id_fmt(e->id, ids);
+	struct notice *n = fresh_take(ob, e->id);
+	if (n == NULL) {
+		json_object *doc = store_get(ob->st, C_NOTICES, ids);
+		n = doc ? notice_from_json(doc, &err) : NULL;
+		json_object_put(doc);
+	}
 	if (n == NULL || n->state != NS_QUEUED || n->medium != m || strcmp(n->id, ids) != 0) {
 		char *why = n == NULL ? xasprintf("notice %s unreadable: %s", ids, err ? err : "absent")
 			: xasprintf("notice %s is %s", ids, notice_state_name(n->state));
@@ -1202,6 +1276,7 @@ void outbox_close(struct outbox *ob, int timeout_ms)
 		free(e);
 	}
 	results_free(ob->retry);
+	fresh_clear(ob);
 	for (int m = 0; m < 2; m++) {
 		free(ob->lanes[m].q.v);
 		free(ob->lanes[m].w);

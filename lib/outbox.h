@@ -32,7 +32,9 @@
  * (one small entry per unfinished notice: medium and next attempt, so a
  * start reads only those), "outdead/<id>" (one per dead letter until it
  * is re-queued). Memory holds 24 bytes per pending notice; a full notice
- * only while in flight.
+ * only while in flight, and the notices of the store's last commit (up to
+ * 64) until they are handed to a worker, so that the first attempt needs
+ * no read back from the store.
  *
  * Channels: the outbox opens its own instance of a channel for each
  * worker slot (ops->open() on a struct channel with the given channel's

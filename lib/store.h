@@ -4,27 +4,49 @@
  *
  * Layout of the state directory (all files mode 0600, folders 0700):
  *   lock                 fcntl lock: held by the daemon for its lifetime
- *   journal              append-only: committed transactions not yet
- *                        checkpointed (JSON lines, each with a CRC)
+ *   journal              committed transactions not yet checkpointed
+ *                        (JSON lines, each with a CRC), written in order;
+ *                        while the daemon runs, followed by zeroed space
+ *                        that the next commits overwrite in place
  *   <coll>/<id>.json     the current document, one file each, readable
  *                        with jq; replaced atomically (temp + rename)
  *   seen                 Message-IDs already handled, one hash per line
  *
  * Commit: txn_commit() appends the transaction's records and a commit
- * marker to the journal and makes them durable with one fdatasync(); only
- * then are the document files replaced (without fsync of their own).
+ * marker to the journal and makes them durable with one fdatasync(); that
+ * is the commit's only disk work. The committed documents are then served
+ * from memory (an overlay of the files: store_get(), txn_get(),
+ * store_foreach() and store_count() see them at once) and the txn_on_done
+ * hooks run, before txn_commit() returns.
+ *
+ * Write-behind: the documents are written as files later, each replaced
+ * atomically (temp + rename, no fsync of its own: the journal holds the
+ * change until the next checkpoint's syncfs), only the newest version of
+ * each, by store_flush(): when the owner calls store_tick() (the daemon,
+ * once per loop iteration) and no commit came for 0.5 s, or a pending
+ * document has waited 5 s under a steady flow of commits; at each
+ * checkpoint; when the overlay passes a size; and at close. A document
+ * created and deleted between two flushes (the outbox's queue entries)
+ * never reaches the disk. So jq on the state directory sees the state of
+ * a running daemon about half a second after the last change (5 s at most
+ * while changes keep coming; eimzactl, through the daemon, at once); the
+ * journal and a STORE_READER see every committed transaction at once.
+ *
  * Checkpoint (store_checkpoint(), automatically when the journal passes a
- * size, and at close): syncfs() once, then truncate the journal. Opening
- * the store replays complete transactions of the journal onto the files
- * (idempotent), ignores a torn tail (logged with its offset), and reports
+ * size, and at close): flush, syncfs() once, then truncate the journal.
+ * Opening the store replays complete transactions of the journal
+ * (idempotent; a writer then checkpoints, so the files hold them), ignores
+ * a torn tail (logged with its offset), and reports
  * a corrupt record. Damage policy (details in store_p.h): a damaged record
  * followed by intact ones drops only the transaction it belongs to; later
  * complete transactions are applied (each record holds a whole document),
  * the offset is logged and a writer keeps the journal as
  * journal.corrupt.<time>; a record of an unknown format version makes
  * store_open() fail, leaving the journal untouched.
- * So: a commit costs one fdatasync whatever the number of documents, and
- * a crash at any point loses no committed transaction.
+ * So: a commit costs one fdatasync and no file operation whatever the
+ * number of documents, and a crash at any point (before, during or after
+ * a flush) loses no committed transaction: the journal holds every change
+ * whose file is not yet known to be durable.
  *
  * A document whose file does not parse is moved to <coll>/corrupt/ with a
  * log line and is then absent; the store keeps working.
@@ -40,8 +62,14 @@
  * least what was committed when it opened).
  *
  * Threads: a store is used from one thread at a time. (Inside
- * txn_commit(), a few short-lived threads write the commit's document
- * files in parallel; they are joined before it returns.)
+ * store_flush(), a few short-lived threads write the document files in
+ * parallel; they are joined before it returns.)
+ *
+ * Memory: the overlay holds the text (plain JSON, as journaled) of each
+ * document changed since the last flush: at most STORE_OVERLAY_BYTES
+ * (16 MiB; then a flush empties it). The journal grows to at most
+ * STORE_CHECKPOINT_BYTES (32 MiB) between checkpoints: what a start after
+ * a crash replays.
  *
  * Ownership: store_get() returns a new reference (json_object_put() it).
  * txn_put() takes over the caller's reference to doc.
@@ -98,10 +126,27 @@ bool txn_empty(const struct txn *t);
  * txn_abort() or a failed commit. For work that may start only once a
  * change is durable (the outbox hands queued notices to the channels). */
 void txn_on_done(struct txn *t, void (*fn)(void *ctx, bool committed), void *ctx);
-/* Durable on return 0 (one fdatasync); the txn is freed either way. */
+/* Durable on return 0 (one fdatasync) and visible to reads; the hooks
+ * have run; the txn is freed either way. The documents' files are written
+ * later (store_flush()). */
 int txn_commit(struct txn *t, char **err);
 void txn_abort(struct txn *t);
 
+/* Write every pending document as its file now (temp + rename, no fsync).
+ * A document that cannot be written stays pending (and in the journal)
+ * and makes it return -1 with *err; the others are written. Nothing to do
+ * for a reader. */
+int store_flush(struct store *s, char **err);
+/* When store_tick() will flush: a CLOCK_MONOTONIC time in ms (mono_ms()),
+ * or 0 if nothing is pending. For an event loop's poll timeout. */
+int64_t store_flush_due(const struct store *s);
+/* Cheap; call from the owner's loop: once store_flush_due() has passed,
+ * writes pending documents, a bounded number a call (so that the loop
+ * stays responsive after a burst; store_flush_due() stays passed while
+ * more is pending). A failure is logged and retried a few seconds later
+ * (the changes stay in the journal meanwhile). */
+void store_tick(struct store *s);
+/* Flush, syncfs, truncate the journal. */
 int store_checkpoint(struct store *s, char **err);
 
 /* Statistics for `eimzactl status` and benchmarks. */
@@ -110,6 +155,9 @@ struct store_stats {
 	uint64_t records;
 	uint64_t fsyncs;
 	size_t journal_bytes;
+	uint64_t flushes;       /* store_flush() runs that wrote something */
+	uint64_t files_written; /* document files replaced or removed */
+	size_t pending;         /* documents not written as files yet */
 };
 void store_stats(const struct store *s, struct store_stats *out);
 

@@ -51,16 +51,25 @@ static size_t begin_record(struct buf *b, uint64_t t, const char *op)
 
 /* Collection names and ids are validated to characters that need no JSON
  * escaping, so they are written as they are. */
-void journal_add_put(struct buf *b, uint64_t t, const char *coll, const char *id,
-		     json_object *doc)
+void journal_add_put_span(struct buf *b, uint64_t t, const char *coll, const char *id,
+			  json_object *doc, size_t *doc_off, size_t *doc_len)
 {
 	size_t start = begin_record(b, t, "put");
 	buf_printf(b, ",\"c\":\"%s\",\"id\":\"%s\",\"doc\":", coll, id);
 	size_t n;
 	const char *s = json_object_to_json_string_length(
 		doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	*doc_off = b->len;
+	*doc_len = n;
 	buf_add(b, s, n);
 	end_record(b, start);
+}
+
+void journal_add_put(struct buf *b, uint64_t t, const char *coll, const char *id,
+		     json_object *doc)
+{
+	size_t off, len;
+	journal_add_put_span(b, t, coll, id, doc, &off, &len);
 }
 
 void journal_add_del(struct buf *b, uint64_t t, const char *coll, const char *id)

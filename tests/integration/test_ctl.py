@@ -95,7 +95,11 @@ def changes_while_the_daemon_runs_go_over_its_socket(env):
     env.start(now=NOW)
     rc, _, err = ctl_raw(env, 'cancel', 'EIMZA-2026-0002')
     eq(rc, 0, 'cancel through the daemon (%s)' % err)
-    eq(env.app('EIMZA-2026-0002')['state'], 'cancelled', 'state')
+    _, show = env.ctl('show', 'EIMZA-2026-0002')
+    eq(show['app']['state'], 'cancelled', 'state, as the daemon serves it at once')
+    # the file (what jq reads) follows once the daemon is idle (~0.5 s)
+    wait_for(lambda: env.app('EIMZA-2026-0002')['state'] == 'cancelled', timeout=5,
+             what='the state file')
     # The cancellation notice to the applicant is sent by the daemon at once.
     msgs = env.sink.wait_for(1, timeout=15)
     eq(msgs[0].rcpt_tos, ['ece.bes@example.edu.tr'], 'cancelled notice')

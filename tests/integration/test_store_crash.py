@@ -1,11 +1,15 @@
 """Crash tests of the state store.
 
 build/tests/tools/store_crash commits numbered transactions (see its
-header). It is killed with SIGKILL at every persistence step (several
-occurrences of each) and at random moments; after each kill the state is
-checked by a reader (journal overlay) and by a writer (replay onto the
-files), twice: every transaction reported committed before the kill is
-there, nothing is half-applied, and a second recovery changes nothing.
+header), writing the documents as files (a flush) every third one. It is
+killed with SIGKILL at every persistence step (several occurrences of
+each): after the journal's sync but before any file (committed), in the
+middle of a flush (applied), after it (flushed), around checkpoints and
+the zero-filling of the journal's space ahead (journal_zeroed); and at
+random moments; after each kill the state is checked by a reader (journal
+overlay) and by a writer (replay onto the files), twice: every transaction
+reported committed before the kill is there, nothing is half-applied, and
+a second recovery changes nothing.
 """
 import os
 import random
@@ -17,8 +21,8 @@ import time
 
 from tap import check, eq, run, test
 
-STEPS = ['journal_written', 'journal_synced', 'applied',
-         'checkpoint_synced', 'checkpoint_truncated']
+STEPS = ['journal_written', 'journal_synced', 'committed', 'applied', 'flushed',
+         'checkpoint_synced', 'checkpoint_truncated', 'journal_zeroed']
 
 
 def tool():

@@ -7,8 +7,13 @@
  *       continue from the last transaction found in DIR up to N; print
  *       "committed K" (unbuffered) after each txn_commit returned 0; with
  *       STEP, kill itself at the COUNT-th time the store reaches STEP
- *       (journal_written, journal_synced, applied, checkpoint_synced,
- *       checkpoint_truncated). Checkpoints are made frequent on purpose.
+ *       (journal_written, journal_synced, committed, applied, flushed,
+ *       checkpoint_synced, checkpoint_truncated, journal_zeroed).
+ *       Checkpoints are made frequent on purpose (so is the daemon's
+ *       zero-filling of the journal's space ahead, which follows each),
+ *       and the documents are written as files (store_flush(), as the
+ *       daemon does when idle) after every third transaction, so that
+ *       kills fall before, during and after flushes.
  *   store_crash verify DIR reader|writer
  *       open, check that the state is exactly what transactions 1..L
  *       make (L = the last one found), print "state L DIGEST", exit 1 and
@@ -105,6 +110,10 @@ static int run(const char *dir, long n, struct killer *kill)
 		int len = snprintf(line, sizeof(line), "committed %ld\n", k);
 		if (write(1, line, (size_t)len) != len)
 			return 1;
+		if (k % 3 == 0 && store_flush(s, &err) != 0) {
+			fprintf(stderr, "store_crash: flush after %ld: %s\n", k, err);
+			return 1;
+		}
 	}
 	store_close(s);
 	return 0;
