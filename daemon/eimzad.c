@@ -37,6 +37,11 @@ struct mailbox {
 	bool need_fetch;
 	int64_t next_poll;       /* mono ms, when polling instead of IDLE */
 	uint32_t uidvalidity, last_uid;
+	/* A committed batch whose marks wait for the next connection: the
+	 * fetch behind it failed first (see mb_fetch_all). uid and key only. */
+	struct raw_msg *unmarked;
+	struct ez_result *unmarked_res;
+	size_t n_unmarked;
 };
 
 struct daemon {
@@ -90,29 +95,6 @@ static void mb_fail(struct daemon *d, const char *what, char *err)
 	log_info("source: next attempt in %d s", mb->backoff_s);
 }
 
-static int mb_connect(struct daemon *d)
-{
-	struct mailbox *mb = &d->mb;
-	char *err = NULL;
-	if (mb->src->ops->connect(mb->src, &err) < 0) {
-		mb_fail(d, "connect", err);
-		return -1;
-	}
-	mb->connected = true;
-	mb->backoff_s = 0;
-	mb->need_fetch = true;
-	ez_position(&d->ez, &mb->uidvalidity, &mb->last_uid);
-	if (mb->src->uidvalidity && mb->uidvalidity && mb->uidvalidity != mb->src->uidvalidity) {
-		log_warnx("source: UIDVALIDITY changed (%u -> %u): scanning the folder again; "
-			  "messages already handled are recognised by Message-ID",
-			  mb->uidvalidity, mb->src->uidvalidity);
-		mb->last_uid = 0;
-	}
-	mb->uidvalidity = mb->src->uidvalidity;
-	log_info("source: connected (%s)", mb->src->ops->name);
-	return 0;
-}
-
 static enum src_mark mark_for(const struct ez_result *r)
 {
 	if (r->duplicate)
@@ -148,54 +130,161 @@ static void mark_batch(struct daemon *d, struct raw_msg *msgs, const struct ez_r
 	free(v);
 }
 
-/* One batch: fetch, ingest (one commit), then mark. Returns the number of
- * messages, or -1 when the connection failed. */
-static int mb_fetch_batch(struct daemon *d)
+static void unmarked_free(struct mailbox *mb)
+{
+	raw_msgs_free(mb->unmarked, mb->n_unmarked);
+	free(mb->unmarked_res);
+	mb->unmarked = NULL;
+	mb->unmarked_res = NULL;
+	mb->n_unmarked = 0;
+}
+
+static int mb_connect(struct daemon *d)
 {
 	struct mailbox *mb = &d->mb;
-	struct raw_msg *msgs = NULL;
-	size_t n = 0;
 	char *err = NULL;
-	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
-	if (mb->src->ops->fetch(mb->src, mb->last_uid, max, &msgs, &n, &err) < 0) {
-		mb_fail(d, "fetch", err);
+	if (mb->src->ops->connect(mb->src, &err) < 0) {
+		mb_fail(d, "connect", err);
 		return -1;
 	}
-	if (n == 0)
-		return 0;
-	uint32_t top = mb->last_uid;
-	for (size_t i = 0; i < n; i++)
-		if (msgs[i].uid > top)
-			top = msgs[i].uid;
-	struct ez_result *res = xcalloc(n, sizeof(*res));
-	if (ez_ingest(&d->ez, msgs, n, mb->uidvalidity, top, res, &err) < 0) {
+	mb->connected = true;
+	mb->backoff_s = 0;
+	mb->need_fetch = true;
+	ez_position(&d->ez, &mb->uidvalidity, &mb->last_uid);
+	bool rescan = mb->src->uidvalidity && mb->uidvalidity && mb->uidvalidity != mb->src->uidvalidity;
+	if (rescan) {
+		log_warnx("source: UIDVALIDITY changed (%u -> %u): scanning the folder again; "
+			  "messages already handled are recognised by Message-ID",
+			  mb->uidvalidity, mb->src->uidvalidity);
+		mb->last_uid = 0;
+	}
+	mb->uidvalidity = mb->src->uidvalidity;
+	log_info("source: connected (%s)", mb->src->ops->name);
+	/* After a new UIDVALIDITY the re-scan marks them as duplicates. */
+	if (mb->n_unmarked && !rescan)
+		mark_batch(d, mb->unmarked, mb->unmarked_res, mb->n_unmarked);
+	unmarked_free(mb);
+	return 0;
+}
+
+/* A fetched batch on its way: classified by the ingest's threads while
+ * the next one is fetched, then applied and marked. */
+struct inflight {
+	struct raw_msg *msgs;
+	size_t n;
+	uint32_t top;            /* the highest UID in it */
+	struct ez_batch *b;
+};
+
+static void inflight_free(struct daemon *d, struct inflight *f)
+{
+	ez_ingest_cancel(&d->ez, f->b);
+	raw_msgs_free(f->msgs, f->n);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Fetch the batch after `after` and hand it to classification. Returns
+ * the number of messages, or -1 with *err when the connection failed. */
+static int mb_fetch_batch(struct daemon *d, uint32_t after, struct inflight *f, char **err)
+{
+	struct source *src = d->mb.src;
+	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
+	memset(f, 0, sizeof(*f));
+	if (src->ops->fetch(src, after, max, &f->msgs, &f->n, err) < 0)
+		return -1;
+	f->top = after;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->msgs[i].uid > f->top)
+			f->top = f->msgs[i].uid;
+	if (f->n)
+		f->b = ez_ingest_start(&d->ez, f->msgs, f->n);
+	return (int)f->n;
+}
+
+/* Keep a committed batch's marks for the next connection (bodies freed). */
+static void keep_unmarked(struct mailbox *mb, struct inflight *f, struct ez_result *res)
+{
+	unmarked_free(mb);
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->msgs[i].data);
+		f->msgs[i].data = NULL;
+		f->msgs[i].len = 0;
+	}
+	mb->unmarked = f->msgs;
+	mb->unmarked_res = res;
+	mb->n_unmarked = f->n;
+	f->msgs = NULL;
+	f->n = 0;
+}
+
+/* Apply a fetched batch (one commit), then mark it, or keep its marks
+ * for later when the connection is gone. Returns 0, or -1 when the commit
+ * failed (nothing recorded: mb_fail() has been called). */
+static int mb_apply(struct daemon *d, struct inflight *f, bool connected)
+{
+	struct mailbox *mb = &d->mb;
+	struct ez_result *res = xcalloc(f->n, sizeof(*res));
+	struct ez_batch *b = f->b;
+	char *err = NULL;
+	f->b = NULL;
+	if (ez_ingest_finish(&d->ez, b, mb->uidvalidity, f->top, res, &err) < 0) {
 		/* Nothing recorded (a full or failing disk): leave the messages
 		 * unmarked and come back after the reconnect backoff, rather
 		 * than fetching the same batch again in a tight loop. */
 		free(res);
-		raw_msgs_free(msgs, n);
+		inflight_free(d, f);
 		char *why = xasprintf("batch not recorded: %s", err);
 		free(err);
 		mb_fail(d, "ingest", why);
 		return -1;
 	}
-	mb->last_uid = top;
-	mark_batch(d, msgs, res, n);
-	log_info("source: %zu message(s) handled, up to uid %u", n, top);
-	free(res);
-	raw_msgs_free(msgs, n);
-	return (int)n;
+	mb->last_uid = f->top;
+	log_info("source: %zu message(s) handled, up to uid %u", f->n, f->top);
+	if (connected) {
+		mark_batch(d, f->msgs, res, f->n);
+		free(res);
+	} else {
+		keep_unmarked(mb, f, res);
+	}
+	inflight_free(d, f);
+	return 0;
 }
 
+/* Fetch and handle everything new, as a pipeline: batch k+1 is fetched
+ * while the ingest's threads classify batch k, then k is applied (one
+ * commit) and marked. At most two batches are held at a time. A batch
+ * shorter than fetch_batch ends an IMAP listing: nothing left to overlap
+ * with, it is applied at once (the path of mail announced in IDLE). */
 static void mb_fetch_all(struct daemon *d)
 {
+	struct mailbox *mb = &d->mb;
 	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
-	int n;
-	while ((n = mb_fetch_batch(d)) > 0)
-		if ((size_t)n < max && d->mb.src->ops != &source_maildir_ops)
+	bool maildir = mb->src->ops == &source_maildir_ops;
+	struct inflight prev = { 0 }, cur;
+	uint32_t after = mb->last_uid;
+	for (;;) {
+		char *err = NULL;
+		int n = mb_fetch_batch(d, after, &cur, &err);
+		if (prev.n && mb_apply(d, &prev, n >= 0) < 0) {
+			inflight_free(d, &cur);
+			free(err);
+			return;
+		}
+		if (n < 0) {
+			mb_fail(d, "fetch", err);
+			return;
+		}
+		if (n == 0)
 			break;
-	if (n >= 0)
-		d->mb.need_fetch = false;
+		after = cur.top;
+		prev = cur;
+		if ((size_t)n < max && !maildir) {
+			if (mb_apply(d, &prev, true) < 0)
+				return;
+			break;
+		}
+	}
+	mb->need_fetch = false;
 }
 
 static void mb_wait_start(struct daemon *d)
@@ -435,6 +524,7 @@ static void finish(struct daemon *d)
 	sd_notify(0, "STOPPING=1");
 	if (d->mb.waiting)
 		mb_wait_done(d);
+	unmarked_free(&d->mb);
 	if (d->mb.src) {
 		d->mb.src->ops->disconnect(d->mb.src);
 		d->mb.src->ops->destroy(d->mb.src);
