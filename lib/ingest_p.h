@@ -16,7 +16,12 @@
  * classified that way entirely, on demand: what a batch too small to be
  * worth a hand-off (one message announced in IDLE) gets.
  *
- * Threads. Each worker classifies with its own copy of the rules
+ * Threads. The workers run at a lower priority (nice +INGEST_WORKER_NICE)
+ * than the thread that starts them: that thread's fetch, commit and
+ * delivery are the critical path, and what it leaves of the CPU is what
+ * classification needs. When the workers fall behind, the caller
+ * classifies for itself (see above): never slower than no pool at all.
+ * Each worker classifies with its own copy of the rules
  * (rules_dup(): glibc's regexec() locks a compiled pattern for the whole
  * search); the calling thread uses the rules it passes. The configuration
  * and the rules the pool was made with are read by the workers while any
@@ -40,6 +45,9 @@
 #define INGEST_POOL_MIN 4
 /* Workers: one per CPU the process may run on, within these bounds. */
 #define INGEST_WORKERS_MAX 4
+/* How much nicer than the thread that starts them the workers run (see
+ * ingest_pool.c). */
+#define INGEST_WORKER_NICE 10
 
 /* One message, classified. */
 struct ingest_item {

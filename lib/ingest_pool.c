@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 struct ingest_pool {
@@ -108,6 +109,15 @@ static void finished(struct ingest_job *j, size_t i)
 static void *worker_main(void *arg)
 {
 	struct ingest_pool *p = arg;
+	pthread_setname_np(pthread_self(), "classify");   /* for top -H, perf */
+	/* Linux keeps a nice value per thread; a new thread starts with its
+	 * creator's. Measured on the backlog (2 CPUs, Dovecot on the same
+	 * machine): 10-25% less time to the last commit than at the same
+	 * priority, where the workers took CPU from the fetch and commit. */
+	errno = 0;
+	int prio = getpriority(PRIO_PROCESS, 0);
+	if (errno == 0)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), prio + INGEST_WORKER_NICE);
 	struct rules *own = rules_dup(p->rules);
 	struct classify_ctx ctx = { .conf = p->conf, .rules = own };
 	pthread_mutex_lock(&p->mu);
