@@ -133,7 +133,7 @@ void ez_ingest_cancel(struct eimzad *ez, struct ez_batch *b)
 	free(b);
 }
 
-/* The batch's events, in order, into t; the job is freed on the way. */
+/* The batch's events, in order, into t; then the batch is freed. */
 static void apply_batch(struct eimzad *ez, struct txn *t, struct ez_batch *b, struct apply *a,
 			struct ez_result *results)
 {
