@@ -37,11 +37,11 @@ struct mailbox {
 	bool need_fetch;
 	int64_t next_poll;       /* mono ms, when polling instead of IDLE */
 	uint32_t uidvalidity, last_uid;
-	/* A committed batch whose marks wait for the next connection: the
-	 * fetch behind it failed first (see mb_fetch_all). uid and key only. */
-	struct raw_msg *unmarked;
-	struct ez_result *unmarked_res;
-	size_t n_unmarked;
+	/* Marks owed to committed messages: the connection failed before
+	 * they were made (see mb_fetch_all). Made at the next connect. */
+	struct raw_msg *owed;    /* uid and key only */
+	enum src_mark *owed_how;
+	size_t n_owed;
 };
 
 struct daemon {
@@ -109,34 +109,77 @@ static enum src_mark mark_for(const struct ez_result *r)
 	}
 }
 
-/* Mark a committed batch: one command per kind of mark. A failed mark is
- * only logged: the position and the Message-IDs are already recorded, so
- * the message will not be handled twice. */
-static void mark_batch(struct daemon *d, struct raw_msg *msgs, const struct ez_result *res, size_t n)
+/* Mark messages: one command per kind of mark. Returns 0, or -1 with
+ * *err when a command failed (the connection is then unusable, see
+ * source.h, and nothing more is sent); undone[how] says which kinds of
+ * mark failed or were not tried. */
+static int mark_set(struct source *src, const struct raw_msg *msgs, const enum src_mark *how,
+		    size_t n, bool undone[2], char **err)
 {
-	struct source *src = d->mb.src;
 	const struct raw_msg **v = xcalloc(n ? n : 1, sizeof(*v));
-	for (int how = MARK_HANDLED; how <= MARK_OTHER; how++) {
+	int rc = 0;
+	for (int h = MARK_HANDLED; h <= MARK_OTHER; h++) {
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++)
-			if (mark_for(&res[i]) == (enum src_mark)how)
+			if (how[i] == (enum src_mark)h)
 				v[k++] = &msgs[i];
-		char *err = NULL;
-		if (k > 0 && src->ops->mark_many(src, v, k, (enum src_mark)how, &err) < 0) {
-			log_warnx("source: marking %zu message(s): %s", k, err);
-			free(err);
+		undone[h] = rc < 0;
+		if (rc == 0 && k > 0 && src->ops->mark_many(src, v, k, (enum src_mark)h, err) < 0) {
+			undone[h] = true;
+			rc = -1;
 		}
 	}
 	free(v);
+	return rc;
 }
 
-static void unmarked_free(struct mailbox *mb)
+static void owed_free(struct mailbox *mb)
 {
-	raw_msgs_free(mb->unmarked, mb->n_unmarked);
-	free(mb->unmarked_res);
-	mb->unmarked = NULL;
-	mb->unmarked_res = NULL;
-	mb->n_unmarked = 0;
+	raw_msgs_free(mb->owed, mb->n_owed);
+	free(mb->owed_how);
+	mb->owed = NULL;
+	mb->owed_how = NULL;
+	mb->n_owed = 0;
+}
+
+/* Owe the marks of msgs[i] whose kind of mark is in `which` (their
+ * bodies are freed, the rest moves to mb->owed). */
+static void owe(struct mailbox *mb, struct raw_msg *msgs, const enum src_mark *how, size_t n,
+		const bool which[2])
+{
+	mb->owed = xreallocarray(mb->owed, mb->n_owed + n + 1, sizeof(*mb->owed));
+	mb->owed_how = xreallocarray(mb->owed_how, mb->n_owed + n + 1, sizeof(*mb->owed_how));
+	for (size_t i = 0; i < n; i++) {
+		if (!which[how[i]])
+			continue;
+		free(msgs[i].data);
+		mb->owed[mb->n_owed] = msgs[i];
+		mb->owed[mb->n_owed].data = NULL;
+		mb->owed[mb->n_owed].len = 0;
+		mb->owed_how[mb->n_owed++] = how[i];
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+	}
+}
+
+/* The marks owed since the connection failed. They are tried once: if
+ * that fails too, they are given up (the messages stay as they are; the
+ * position and the Message-IDs are recorded, so nothing is handled
+ * twice) rather than tried at every connect. After a new UIDVALIDITY the
+ * re-scan marks them as duplicates instead. */
+static int pay_owed(struct daemon *d, bool rescan)
+{
+	struct mailbox *mb = &d->mb;
+	bool undone[2];
+	char *err = NULL;
+	int rc = 0;
+	if (mb->n_owed && !rescan &&
+	    mark_set(mb->src, mb->owed, mb->owed_how, mb->n_owed, undone, &err) < 0) {
+		log_warnx("source: %zu message(s) stay unmarked", mb->n_owed);
+		mb_fail(d, "mark", err);
+		rc = -1;
+	}
+	owed_free(mb);
+	return rc;
 }
 
 static int mb_connect(struct daemon *d)
@@ -160,11 +203,7 @@ static int mb_connect(struct daemon *d)
 	}
 	mb->uidvalidity = mb->src->uidvalidity;
 	log_info("source: connected (%s)", mb->src->ops->name);
-	/* After a new UIDVALIDITY the re-scan marks them as duplicates. */
-	if (mb->n_unmarked && !rescan)
-		mark_batch(d, mb->unmarked, mb->unmarked_res, mb->n_unmarked);
-	unmarked_free(mb);
-	return 0;
+	return pay_owed(d, rescan);
 }
 
 /* A fetched batch on its way: classified by the ingest's threads while
@@ -190,8 +229,11 @@ static int mb_fetch_batch(struct daemon *d, uint32_t after, struct inflight *f, 
 	struct source *src = d->mb.src;
 	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
 	memset(f, 0, sizeof(*f));
-	if (src->ops->fetch(src, after, max, &f->msgs, &f->n, err) < 0)
+	if (src->ops->fetch(src, after, max, &f->msgs, &f->n, err) < 0) {
+		raw_msgs_free(f->msgs, f->n);
+		memset(f, 0, sizeof(*f));
 		return -1;
+	}
 	f->top = after;
 	for (size_t i = 0; i < f->n; i++)
 		if (f->msgs[i].uid > f->top)
@@ -201,26 +243,19 @@ static int mb_fetch_batch(struct daemon *d, uint32_t after, struct inflight *f, 
 	return (int)f->n;
 }
 
-/* Keep a committed batch's marks for the next connection (bodies freed). */
-static void keep_unmarked(struct mailbox *mb, struct inflight *f, struct ez_result *res)
-{
-	unmarked_free(mb);
-	for (size_t i = 0; i < f->n; i++) {
-		free(f->msgs[i].data);
-		f->msgs[i].data = NULL;
-		f->msgs[i].len = 0;
-	}
-	mb->unmarked = f->msgs;
-	mb->unmarked_res = res;
-	mb->n_unmarked = f->n;
-	f->msgs = NULL;
-	f->n = 0;
-}
+/* The connection state of one pass of mb_fetch_all: once a command has
+ * failed, nothing more is sent, and `why` says what failed. */
+struct pass {
+	bool broken;
+	const char *what;
+	char *why;
+};
 
-/* Apply a fetched batch (one commit), then mark it, or keep its marks
- * for later when the connection is gone. Returns 0, or -1 when the commit
- * failed (nothing recorded: mb_fail() has been called). */
-static int mb_apply(struct daemon *d, struct inflight *f, bool connected)
+/* Apply a fetched batch (one commit), then mark it; when the connection
+ * is broken (before or by these marks), the marks are owed to the next
+ * connect. Returns 0, or -1 when the commit failed (nothing recorded:
+ * mb_fail() has been called). */
+static int mb_apply(struct daemon *d, struct inflight *f, struct pass *ps)
 {
 	struct mailbox *mb = &d->mb;
 	struct ez_result *res = xcalloc(f->n, sizeof(*res));
@@ -240,12 +275,18 @@ static int mb_apply(struct daemon *d, struct inflight *f, bool connected)
 	}
 	mb->last_uid = f->top;
 	log_info("source: %zu message(s) handled, up to uid %u", f->n, f->top);
-	if (connected) {
-		mark_batch(d, f->msgs, res, f->n);
-		free(res);
-	} else {
-		keep_unmarked(mb, f, res);
+	enum src_mark *how = xcalloc(f->n, sizeof(*how));
+	for (size_t i = 0; i < f->n; i++)
+		how[i] = mark_for(&res[i]);
+	bool owed[2] = { true, true };
+	if (!ps->broken && mark_set(mb->src, f->msgs, how, f->n, owed, &ps->why) < 0) {
+		ps->broken = true;
+		ps->what = "mark";
 	}
+	if (ps->broken)
+		owe(mb, f->msgs, how, f->n, owed);
+	free(how);
+	free(res);
 	inflight_free(d, f);
 	return 0;
 }
@@ -254,37 +295,38 @@ static int mb_apply(struct daemon *d, struct inflight *f, bool connected)
  * while the ingest's threads classify batch k, then k is applied (one
  * commit) and marked. At most two batches are held at a time. A batch
  * shorter than fetch_batch ends an IMAP listing: nothing left to overlap
- * with, it is applied at once (the path of mail announced in IDLE). */
+ * with, it is applied at once (the path of mail announced in IDLE). When
+ * the connection fails, the batches already fetched are still applied
+ * and their marks made after the reconnect. */
 static void mb_fetch_all(struct daemon *d)
 {
 	struct mailbox *mb = &d->mb;
 	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
 	bool maildir = mb->src->ops == &source_maildir_ops;
-	struct inflight prev = { 0 }, cur;
+	struct inflight prev = { 0 }, cur = { 0 };
+	struct pass ps = { 0 };
 	uint32_t after = mb->last_uid;
-	for (;;) {
-		char *err = NULL;
-		int n = mb_fetch_batch(d, after, &cur, &err);
-		if (prev.n && mb_apply(d, &prev, n >= 0) < 0) {
-			inflight_free(d, &cur);
-			free(err);
-			return;
-		}
+	bool more = true;
+	while (more || prev.n) {
+		int n = more ? mb_fetch_batch(d, after, &cur, &ps.why) : 0;
 		if (n < 0) {
-			mb_fail(d, "fetch", err);
+			ps.broken = true;
+			ps.what = "fetch";
+		}
+		if (prev.n && mb_apply(d, &prev, &ps) < 0) {
+			inflight_free(d, &cur);
+			free(ps.why);
 			return;
 		}
-		if (n == 0)
-			break;
-		after = cur.top;
+		more = n > 0 && !ps.broken && (maildir || (size_t)n >= max);
 		prev = cur;
-		if ((size_t)n < max && !maildir) {
-			if (mb_apply(d, &prev, true) < 0)
-				return;
-			break;
-		}
+		after = cur.n ? cur.top : after;
+		memset(&cur, 0, sizeof(cur));
 	}
-	mb->need_fetch = false;
+	if (ps.broken)
+		mb_fail(d, ps.what, ps.why);
+	else
+		mb->need_fetch = false;
 }
 
 static void mb_wait_start(struct daemon *d)
@@ -524,7 +566,7 @@ static void finish(struct daemon *d)
 	sd_notify(0, "STOPPING=1");
 	if (d->mb.waiting)
 		mb_wait_done(d);
-	unmarked_free(&d->mb);
+	owed_free(&d->mb);
 	if (d->mb.src) {
 		d->mb.src->ops->disconnect(d->mb.src);
 		d->mb.src->ops->destroy(d->mb.src);

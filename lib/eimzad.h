@@ -21,8 +21,8 @@
  * ez_ingest() does (which is start + finish). Classification (parse,
  * decoding, rules, trust) is a pure function of the bytes, the
  * configuration and the rules; the events are applied to the workflow and
- * the store on the caller's thread only, in the batch's order, and
- * batches are finished in the order they were started. A batch of fewer
+ * the store on the caller's thread only, in the batch's order (the caller
+ * finishes batches in the order it started them). A batch of fewer
  * than a few messages (mail announced in IDLE) is classified by
  * ez_ingest_finish() itself: no hand-off on the latency path.
  */
@@ -115,8 +115,8 @@ int ez_ingest(struct eimzad *ez, const struct raw_msg *msgs, size_t n, uint32_t 
  * batch (freed whatever the outcome) and returns what ez_ingest() would;
  * ez_ingest_cancel() drops a batch without applying anything. Between
  * start and finish the caller may fetch, mark, and commit other batches,
- * but must not ez_reload() or ez_close() (fatal: the threads read the
- * configuration and rules). */
+ * but must not ez_reload(), ez_ingest_stop() or ez_close() (fatal: the
+ * threads read the configuration and the rules). */
 struct ez_batch;
 struct ez_batch *ez_ingest_start(struct eimzad *ez, const struct raw_msg *msgs, size_t n);
 int ez_ingest_finish(struct eimzad *ez, struct ez_batch *b, uint32_t uidvalidity,
