@@ -37,6 +37,11 @@ struct mailbox {
 	bool need_fetch;
 	int64_t next_poll;       /* mono ms, when polling instead of IDLE */
 	uint32_t uidvalidity, last_uid;
+	/* Marks owed to committed messages: the connection failed before
+	 * they were made (see mb_fetch_all). Made at the next connect. */
+	struct raw_msg *owed;    /* uid and key only */
+	enum src_mark *owed_how;
+	size_t n_owed;
 };
 
 struct daemon {
@@ -90,29 +95,6 @@ static void mb_fail(struct daemon *d, const char *what, char *err)
 	log_info("source: next attempt in %d s", mb->backoff_s);
 }
 
-static int mb_connect(struct daemon *d)
-{
-	struct mailbox *mb = &d->mb;
-	char *err = NULL;
-	if (mb->src->ops->connect(mb->src, &err) < 0) {
-		mb_fail(d, "connect", err);
-		return -1;
-	}
-	mb->connected = true;
-	mb->backoff_s = 0;
-	mb->need_fetch = true;
-	ez_position(&d->ez, &mb->uidvalidity, &mb->last_uid);
-	if (mb->src->uidvalidity && mb->uidvalidity && mb->uidvalidity != mb->src->uidvalidity) {
-		log_warnx("source: UIDVALIDITY changed (%u -> %u): scanning the folder again; "
-			  "messages already handled are recognised by Message-ID",
-			  mb->uidvalidity, mb->src->uidvalidity);
-		mb->last_uid = 0;
-	}
-	mb->uidvalidity = mb->src->uidvalidity;
-	log_info("source: connected (%s)", mb->src->ops->name);
-	return 0;
-}
-
 static enum src_mark mark_for(const struct ez_result *r)
 {
 	if (r->duplicate)
@@ -127,75 +109,224 @@ static enum src_mark mark_for(const struct ez_result *r)
 	}
 }
 
-/* Mark a committed batch: one command per kind of mark. A failed mark is
- * only logged: the position and the Message-IDs are already recorded, so
- * the message will not be handled twice. */
-static void mark_batch(struct daemon *d, struct raw_msg *msgs, const struct ez_result *res, size_t n)
+/* Mark messages: one command per kind of mark. Returns 0, or -1 with
+ * *err when a command failed (the connection is then unusable, see
+ * source.h, and nothing more is sent); undone[how] says which kinds of
+ * mark failed or were not tried. */
+static int mark_set(struct source *src, const struct raw_msg *msgs, const enum src_mark *how,
+		    size_t n, bool undone[2], char **err)
 {
-	struct source *src = d->mb.src;
 	const struct raw_msg **v = xcalloc(n ? n : 1, sizeof(*v));
-	for (int how = MARK_HANDLED; how <= MARK_OTHER; how++) {
+	int rc = 0;
+	for (int h = MARK_HANDLED; h <= MARK_OTHER; h++) {
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++)
-			if (mark_for(&res[i]) == (enum src_mark)how)
+			if (how[i] == (enum src_mark)h)
 				v[k++] = &msgs[i];
-		char *err = NULL;
-		if (k > 0 && src->ops->mark_many(src, v, k, (enum src_mark)how, &err) < 0) {
-			log_warnx("source: marking %zu message(s): %s", k, err);
-			free(err);
+		undone[h] = rc < 0;
+		if (rc == 0 && k > 0 && src->ops->mark_many(src, v, k, (enum src_mark)h, err) < 0) {
+			undone[h] = true;
+			rc = -1;
 		}
 	}
 	free(v);
+	return rc;
 }
 
-/* One batch: fetch, ingest (one commit), then mark. Returns the number of
- * messages, or -1 when the connection failed. */
-static int mb_fetch_batch(struct daemon *d)
+static void owed_free(struct mailbox *mb)
+{
+	raw_msgs_free(mb->owed, mb->n_owed);
+	free(mb->owed_how);
+	mb->owed = NULL;
+	mb->owed_how = NULL;
+	mb->n_owed = 0;
+}
+
+/* Owe the marks of msgs[i] whose kind of mark is in `which` (their
+ * bodies are freed, the rest moves to mb->owed). */
+static void owe(struct mailbox *mb, struct raw_msg *msgs, const enum src_mark *how, size_t n,
+		const bool which[2])
+{
+	mb->owed = xreallocarray(mb->owed, mb->n_owed + n + 1, sizeof(*mb->owed));
+	mb->owed_how = xreallocarray(mb->owed_how, mb->n_owed + n + 1, sizeof(*mb->owed_how));
+	for (size_t i = 0; i < n; i++) {
+		if (!which[how[i]])
+			continue;
+		free(msgs[i].data);
+		mb->owed[mb->n_owed] = msgs[i];
+		mb->owed[mb->n_owed].data = NULL;
+		mb->owed[mb->n_owed].len = 0;
+		mb->owed_how[mb->n_owed++] = how[i];
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+	}
+}
+
+/* The marks owed since the connection failed. They are tried once: if
+ * that fails too, they are given up (the messages stay as they are; the
+ * position and the Message-IDs are recorded, so nothing is handled
+ * twice) rather than tried at every connect. After a new UIDVALIDITY the
+ * re-scan marks them as duplicates instead. */
+static int pay_owed(struct daemon *d, bool rescan)
 {
 	struct mailbox *mb = &d->mb;
-	struct raw_msg *msgs = NULL;
-	size_t n = 0;
+	bool undone[2];
 	char *err = NULL;
-	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
-	if (mb->src->ops->fetch(mb->src, mb->last_uid, max, &msgs, &n, &err) < 0) {
-		mb_fail(d, "fetch", err);
+	int rc = 0;
+	if (mb->n_owed && !rescan &&
+	    mark_set(mb->src, mb->owed, mb->owed_how, mb->n_owed, undone, &err) < 0) {
+		log_warnx("source: %zu message(s) stay unmarked", mb->n_owed);
+		mb_fail(d, "mark", err);
+		rc = -1;
+	}
+	owed_free(mb);
+	return rc;
+}
+
+static int mb_connect(struct daemon *d)
+{
+	struct mailbox *mb = &d->mb;
+	char *err = NULL;
+	if (mb->src->ops->connect(mb->src, &err) < 0) {
+		mb_fail(d, "connect", err);
 		return -1;
 	}
-	if (n == 0)
-		return 0;
-	uint32_t top = mb->last_uid;
-	for (size_t i = 0; i < n; i++)
-		if (msgs[i].uid > top)
-			top = msgs[i].uid;
-	struct ez_result *res = xcalloc(n, sizeof(*res));
-	if (ez_ingest(&d->ez, msgs, n, mb->uidvalidity, top, res, &err) < 0) {
+	mb->connected = true;
+	mb->backoff_s = 0;
+	mb->need_fetch = true;
+	ez_position(&d->ez, &mb->uidvalidity, &mb->last_uid);
+	bool rescan = mb->src->uidvalidity && mb->uidvalidity && mb->uidvalidity != mb->src->uidvalidity;
+	if (rescan) {
+		log_warnx("source: UIDVALIDITY changed (%u -> %u): scanning the folder again; "
+			  "messages already handled are recognised by Message-ID",
+			  mb->uidvalidity, mb->src->uidvalidity);
+		mb->last_uid = 0;
+	}
+	mb->uidvalidity = mb->src->uidvalidity;
+	log_info("source: connected (%s)", mb->src->ops->name);
+	return pay_owed(d, rescan);
+}
+
+/* A fetched batch on its way: classified by the ingest's threads while
+ * the next one is fetched, then applied and marked. */
+struct inflight {
+	struct raw_msg *msgs;
+	size_t n;
+	uint32_t top;            /* the highest UID in it */
+	struct ez_batch *b;
+};
+
+static void inflight_free(struct daemon *d, struct inflight *f)
+{
+	ez_ingest_cancel(&d->ez, f->b);
+	raw_msgs_free(f->msgs, f->n);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Fetch the batch after `after` and hand it to classification. Returns
+ * the number of messages, or -1 with *err when the connection failed. */
+static int mb_fetch_batch(struct daemon *d, uint32_t after, struct inflight *f, char **err)
+{
+	struct source *src = d->mb.src;
+	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
+	memset(f, 0, sizeof(*f));
+	if (src->ops->fetch(src, after, max, &f->msgs, &f->n, err) < 0) {
+		raw_msgs_free(f->msgs, f->n);
+		memset(f, 0, sizeof(*f));
+		return -1;
+	}
+	f->top = after;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->msgs[i].uid > f->top)
+			f->top = f->msgs[i].uid;
+	if (f->n)
+		f->b = ez_ingest_start(&d->ez, f->msgs, f->n);
+	return (int)f->n;
+}
+
+/* The connection state of one pass of mb_fetch_all: once a command has
+ * failed, nothing more is sent, and `why` says what failed. */
+struct pass {
+	bool broken;
+	const char *what;
+	char *why;
+};
+
+/* Apply a fetched batch (one commit), then mark it; when the connection
+ * is broken (before or by these marks), the marks are owed to the next
+ * connect. Returns 0, or -1 when the commit failed (nothing recorded:
+ * mb_fail() has been called). */
+static int mb_apply(struct daemon *d, struct inflight *f, struct pass *ps)
+{
+	struct mailbox *mb = &d->mb;
+	struct ez_result *res = xcalloc(f->n, sizeof(*res));
+	struct ez_batch *b = f->b;
+	char *err = NULL;
+	f->b = NULL;
+	if (ez_ingest_finish(&d->ez, b, mb->uidvalidity, f->top, res, &err) < 0) {
 		/* Nothing recorded (a full or failing disk): leave the messages
 		 * unmarked and come back after the reconnect backoff, rather
 		 * than fetching the same batch again in a tight loop. */
 		free(res);
-		raw_msgs_free(msgs, n);
+		inflight_free(d, f);
 		char *why = xasprintf("batch not recorded: %s", err);
 		free(err);
 		mb_fail(d, "ingest", why);
 		return -1;
 	}
-	mb->last_uid = top;
-	mark_batch(d, msgs, res, n);
-	log_info("source: %zu message(s) handled, up to uid %u", n, top);
+	mb->last_uid = f->top;
+	log_info("source: %zu message(s) handled, up to uid %u", f->n, f->top);
+	enum src_mark *how = xcalloc(f->n, sizeof(*how));
+	for (size_t i = 0; i < f->n; i++)
+		how[i] = mark_for(&res[i]);
+	bool owed[2] = { true, true };
+	if (!ps->broken && mark_set(mb->src, f->msgs, how, f->n, owed, &ps->why) < 0) {
+		ps->broken = true;
+		ps->what = "mark";
+	}
+	if (ps->broken)
+		owe(mb, f->msgs, how, f->n, owed);
+	free(how);
 	free(res);
-	raw_msgs_free(msgs, n);
-	return (int)n;
+	inflight_free(d, f);
+	return 0;
 }
 
+/* Fetch and handle everything new, as a pipeline: batch k+1 is fetched
+ * while the ingest's threads classify batch k, then k is applied (one
+ * commit) and marked. At most two batches are held at a time. A batch
+ * shorter than fetch_batch ends an IMAP listing: nothing left to overlap
+ * with, it is applied at once (the path of mail announced in IDLE). When
+ * the connection fails, the batches already fetched are still applied
+ * and their marks made after the reconnect. */
 static void mb_fetch_all(struct daemon *d)
 {
+	struct mailbox *mb = &d->mb;
 	size_t max = (size_t)d->ez.first_conf->imap.fetch_batch;
-	int n;
-	while ((n = mb_fetch_batch(d)) > 0)
-		if ((size_t)n < max && d->mb.src->ops != &source_maildir_ops)
-			break;
-	if (n >= 0)
-		d->mb.need_fetch = false;
+	bool maildir = mb->src->ops == &source_maildir_ops;
+	struct inflight prev = { 0 }, cur = { 0 };
+	struct pass ps = { 0 };
+	uint32_t after = mb->last_uid;
+	bool more = true;
+	while (more || prev.n) {
+		int n = more ? mb_fetch_batch(d, after, &cur, &ps.why) : 0;
+		if (n < 0) {
+			ps.broken = true;
+			ps.what = "fetch";
+		}
+		if (prev.n && mb_apply(d, &prev, &ps) < 0) {
+			inflight_free(d, &cur);
+			free(ps.why);
+			return;
+		}
+		more = n > 0 && !ps.broken && (maildir || (size_t)n >= max);
+		prev = cur;
+		after = cur.n ? cur.top : after;
+		memset(&cur, 0, sizeof(cur));
+	}
+	if (ps.broken)
+		mb_fail(d, ps.what, ps.why);
+	else
+		mb->need_fetch = false;
 }
 
 static void mb_wait_start(struct daemon *d)
@@ -439,6 +570,7 @@ static void finish(struct daemon *d)
 	sd_notify(0, "STOPPING=1");
 	if (d->mb.waiting)
 		mb_wait_done(d);
+	owed_free(&d->mb);
 	if (d->mb.src) {
 		d->mb.src->ops->disconnect(d->mb.src);
 		d->mb.src->ops->destroy(d->mb.src);

@@ -101,6 +101,11 @@ struct rules;
 int rules_load(const char *path, struct rules **out, struct conf_errors *errs);
 void rules_free(struct rules *r);
 size_t rules_count(const struct rules *r);
+/* A copy with every pattern compiled anew, for another thread: glibc's
+ * regexec() serialises the threads that search one compiled pattern. A
+ * struct rules may be read by several threads at once (rules_dup() reads
+ * only what never changes), but classify with each its own copy. */
+struct rules *rules_dup(const struct rules *r);
 
 struct classify_ctx {
 	const struct config *conf;

@@ -111,6 +111,7 @@ int ez_open(struct eimzad *ez, enum ez_open_mode mode, char **err)
 
 void ez_close(struct eimzad *ez)
 {
+	ez_ingest_stop(ez);
 	if (ez->outbox)
 		outbox_close(ez->outbox, 10000);
 	for (int m = 0; m < 2; m++)
@@ -145,6 +146,9 @@ static void note_restart_needed(const struct config *old, const struct config *n
 
 int ez_reload(struct eimzad *ez, const char *conf_path, struct conf_errors *errs)
 {
+	/* The classification threads read the rules and the configuration
+	 * freed below, and log in local time (TZ changes on the way). */
+	ez_ingest_stop(ez);
 	struct loaded l;
 	if (load_all(&l, conf_path, errs) < 0) {
 		loaded_free(&l);

@@ -14,6 +14,17 @@
  * them in ONE store transaction together with the mailbox position and
  * the seen Message-IDs (group commit), then kicks the outbox. Only after
  * the commit does the caller mark the messages in the mailbox.
+ *
+ * Pipelined ingest: ez_ingest_start() hands a batch to classification
+ * threads and returns at once, so that the caller can fetch the next
+ * batch meanwhile; ez_ingest_finish() then applies it exactly as
+ * ez_ingest() does (which is start + finish). Classification (parse,
+ * decoding, rules, trust) is a pure function of the bytes, the
+ * configuration and the rules; the events are applied to the workflow and
+ * the store on the caller's thread only, in the batch's order (the caller
+ * finishes batches in the order it started them). A batch of fewer
+ * than a few messages (mail announced in IDLE) is classified by
+ * ez_ingest_finish() itself: no hand-off on the latency path.
  */
 #ifndef EIMZA_EIMZAD_H
 #define EIMZA_EIMZAD_H
@@ -41,6 +52,8 @@ struct ez_stats {
 	time_t last_poll;
 };
 
+struct ingest_pool;
+
 struct eimzad {
 	struct config *conf;         /* the current configuration */
 	struct config *first_conf;   /* the one channels/outbox run on: kept
@@ -56,6 +69,12 @@ struct eimzad {
 	enum ez_open_mode mode;
 	time_t clock_offset;         /* --now: added to the real clock */
 	struct ez_stats stats;
+	/* Classification threads: started by the first batch that needs
+	 * them, stopped by ez_reload() and ez_close(). ingest_workers: 0 for
+	 * one per CPU (capped), n > 0 for n, < 0 for none (every batch
+	 * classified on the caller's thread). */
+	struct ingest_pool *pool;
+	int ingest_workers;
 };
 
 void ez_init(struct eimzad *ez);
@@ -88,6 +107,23 @@ struct ez_result {
  * caller must not mark the messages and will see them again). */
 int ez_ingest(struct eimzad *ez, const struct raw_msg *msgs, size_t n, uint32_t uidvalidity,
 	      uint32_t last_uid, struct ez_result *results, char **err);
+
+/* Pipelined ingest (see above). ez_ingest_start() never fails; msgs must
+ * stay valid and unchanged until the batch is finished or cancelled. At
+ * most a few batches should be started and not finished at a time (each
+ * holds its messages): the daemon keeps two. ez_ingest_finish() takes the
+ * batch (freed whatever the outcome) and returns what ez_ingest() would;
+ * ez_ingest_cancel() drops a batch without applying anything. Between
+ * start and finish the caller may fetch, mark, and commit other batches,
+ * but must not ez_reload(), ez_ingest_stop() or ez_close() (fatal: the
+ * threads read the configuration and the rules). */
+struct ez_batch;
+struct ez_batch *ez_ingest_start(struct eimzad *ez, const struct raw_msg *msgs, size_t n);
+int ez_ingest_finish(struct eimzad *ez, struct ez_batch *b, uint32_t uidvalidity,
+		     uint32_t last_uid, struct ez_result *results, char **err);
+void ez_ingest_cancel(struct eimzad *ez, struct ez_batch *b);
+/* Stop the classification threads (they start again when needed). */
+void ez_ingest_stop(struct eimzad *ez);
 
 /* Due timers (reminder passes, expiry): one transaction. Returns the
  * number of notices queued or -1. */

@@ -372,6 +372,62 @@ int rules_load(const char *path, struct rules **out, struct conf_errors *errs)
 	return 0;
 }
 
+/* ---- copies ---- */
+
+/* glibc's regexec() locks the compiled pattern for the whole search, so
+ * threads sharing one struct rules take turns at every pattern. A copy
+ * compiles every pattern again from its source (a regex_t cannot be
+ * copied): each classifying thread gets its own. */
+static void pattern_dup(struct pattern *dst, const struct pattern *src)
+{
+	char *err = NULL;
+	if (pattern_compile(dst, src->src, !src->nosub, &err) < 0)
+		fatalx("rules: recompiling '%s': %s", src->src, err);
+}
+
+static void plist_dup(struct plist *dst, const struct plist *src)
+{
+	dst->n = src->n;
+	dst->v = src->n ? xcalloc(src->n, sizeof(*dst->v)) : NULL;
+	for (size_t i = 0; i < src->n; i++)
+		pattern_dup(&dst->v[i], &src->v[i]);
+}
+
+static char **strv_dup(char *const *v)
+{
+	char **out = NULL;
+	for (size_t i = 0; v && v[i]; i++)
+		out = strv_add(out, v[i]);
+	return out;
+}
+
+static void rule_dup(struct rule *dst, const struct rule *src)
+{
+	*dst = (struct rule){ .name = xstrdup(src->name), .line = src->line, .kind = src->kind,
+			      .has_kind = src->has_kind, .from = strv_dup(src->from),
+			      .to = strv_dup(src->to), .nheaders = src->nheaders };
+	plist_dup(&dst->subject, &src->subject);
+	plist_dup(&dst->body, &src->body);
+	plist_dup(&dst->text, &src->text);
+	dst->headers = src->nheaders ? xcalloc(src->nheaders, sizeof(*dst->headers)) : NULL;
+	for (size_t i = 0; i < src->nheaders; i++) {
+		dst->headers[i].name = xstrdup(src->headers[i].name);
+		pattern_dup(&dst->headers[i].pat, &src->headers[i].pat);
+	}
+	for (int i = 0; i < RX__COUNT; i++)
+		plist_dup(&dst->extract[i], &src->extract[i]);
+}
+
+struct rules *rules_dup(const struct rules *r)
+{
+	struct rules *c = xcalloc(1, sizeof(*c));
+	c->n = r->n;
+	c->v = r->n ? xcalloc(r->n, sizeof(*c->v)) : NULL;
+	for (size_t i = 0; i < r->n; i++)
+		rule_dup(&c->v[i], &r->v[i]);
+	return c;
+}
+
 /* ---- views ---- */
 
 void view_init(struct view *v, const struct message *m)
