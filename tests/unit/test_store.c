@@ -1102,7 +1102,7 @@ static void test_foreach_while_committing(void **state)
 	struct store *s = open_ok(dir, STORE_DAEMON);
 	struct txn *t = store_begin(s);
 	for (int k = 0; k < 6; k++) {
-		char id[8];
+		char id[16];
 		snprintf(id, sizeof(id), "F%d", k);
 		txn_put(t, "apps", id, doc_x(k));
 	}
