@@ -256,7 +256,7 @@ def read_until(p, key, timeout=15):
 @test
 def idle_wakes_on_append(ctx):
     conf = write_conf(ctx, 'idle', ctx.dv)
-    p = start_waiting(conf, '-w', 10)
+    p = start_waiting(conf, '-w', 30)
     try:
         o, seen = read_until(p, 'waiting')
         check(o['waiting'] >= 0, 'IDLE gives an fd')
@@ -264,14 +264,14 @@ def idle_wakes_on_append(ctx):
         t0 = time.time()
         uid = ctx.dv.append('kamu', msg(99, 'idle test'))
         ctx.uids.append(uid)
-        woke, _ = read_until(p, 'woke_at')
+        woke, _ = read_until(p, 'woke_at', timeout=30)
         got = read_json_line(p, 5)
         eq(got['uid'], uid, 'the new message fetched after the wake-up')
         check(woke['maybe_new'], 'wait_done says new mail')
         print('# IDLE: APPEND to wake-up %.0f ms (Dovecot delays ~500 ms); '
               'wake-up to message in memory %d us wall, %d us CPU'
               % ((woke['woke_at'] - t0) * 1000, woke['ours_us'], woke['cpu_us']))
-        eq(p.wait(timeout=10), 0, 'exit code')
+        eq(p.wait(timeout=40), 0, 'exit code')
     finally:
         if p.poll() is None:
             p.kill()
@@ -402,14 +402,14 @@ def oversize_message_returned_without_body(ctx):
 def server_killed_then_back(ctx):
     conf = write_conf(ctx, 'kill', ctx.dv)
     last = ctx.uids[-1]
-    p = start_waiting(conf, '-a', last, '-w', 20, '-k', 20)
+    p = start_waiting(conf, '-a', last, '-w', 40, '-k', 40)
     try:
         read_until(p, 'waiting')
         ctx.dv.kill()
-        o, _ = read_until(p, 'error', timeout=15)
+        o, _ = read_until(p, 'error', timeout=30)
         check('wait' in o['error'], 'wait fails when the server dies: %r' % o)
         ctx.dv.start()
-        o, _ = read_until(p, 'reconnected', timeout=25)
+        o, _ = read_until(p, 'reconnected', timeout=40)
         check(o['uidvalidity'] > 0, 'reconnected and selected')
         eq(p.wait(timeout=10), 0, 'exit code')
     finally:
