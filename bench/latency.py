@@ -179,8 +179,8 @@ def report_figures(report, ez, peer, ez_status, peer_status, srv):
     if moved:
         report.add(SECTION, 'eimzad: notification -> transition logged',
                    B.fmt_dist_ms(moved), note='IDLE DONE, FETCH, parse, classify, workflow; '
-                   'the rest up to the SMS request is the commit (fsync, then the document '
-                   'files), the hand-off to the worker and the HTTP request')
+                   'the rest up to the SMS request is the commit (a journal append and its '
+                   'fdatasync), the hand-off to the worker and the HTTP request')
     report.add(SECTION, 'APPEND -> IDLE notification (Dovecot, not ours)',
                'eimzad %s; peer %s' % (B.fmt_ms(e_delay['median']), B.fmt_ms(p_delay['median'])))
     report.add(SECTION, 'idle RSS of the two clients',
