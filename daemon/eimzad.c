@@ -291,6 +291,24 @@ static int mb_apply(struct daemon *d, struct inflight *f, struct pass *ps)
 	return 0;
 }
 
+static void collect_outbox(struct daemon *d)
+{
+	char *err = NULL;
+	if (outbox_collect(d->ez.outbox, ez_now(&d->ez), &err) < 0) {
+		log_warnx("outbox: %s", err ? err : "failed");
+		free(err);
+	}
+	outbox_kick(d->ez.outbox, ez_now(&d->ez));
+}
+
+static void watchdog(struct daemon *d)
+{
+	if (d->watchdog_usec == 0 || mono_ms() < d->next_watchdog)
+		return;
+	sd_notify(0, "WATCHDOG=1");
+	d->next_watchdog = mono_ms() + (int64_t)(d->watchdog_usec / 2000);
+}
+
 /* Fetch and handle everything new, as a pipeline: batch k+1 is fetched
  * while the ingest's threads classify batch k, then k is applied (one
  * commit) and marked. At most two batches are held at a time. A batch
@@ -319,6 +337,12 @@ static void mb_fetch_all(struct daemon *d)
 			return;
 		}
 		more = n > 0 && !ps.broken && (maildir || (size_t)n >= max);
+		/* A long backlog keeps the watchdog fed. The outcomes of the
+		 * notices already out wait for the loop: recording them here
+		 * (a commit between two fetches) made a 10,000-message first
+		 * start 1.6x slower to classify and no faster to deliver. */
+		if (more)
+			watchdog(d);
 		prev = cur;
 		after = cur.n ? cur.top : after;
 		memset(&cur, 0, sizeof(cur));
@@ -369,16 +393,6 @@ static void run_timers(struct daemon *d)
 		free(err);
 	}
 	d->timer_at = wf_next_timer(&d->ez.wf, ez_now(&d->ez));
-}
-
-static void collect_outbox(struct daemon *d)
-{
-	char *err = NULL;
-	if (outbox_collect(d->ez.outbox, ez_now(&d->ez), &err) < 0) {
-		log_warnx("outbox: %s", err ? err : "failed");
-		free(err);
-	}
-	outbox_kick(d->ez.outbox, ez_now(&d->ez));
 }
 
 static void reload(struct daemon *d)
@@ -467,14 +481,6 @@ static int loop_timeout(struct daemon *d)
 		wake = flush < wake ? flush : wake;
 	int64_t ms = wake - now_ms;
 	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
-}
-
-static void watchdog(struct daemon *d)
-{
-	if (d->watchdog_usec == 0 || mono_ms() < d->next_watchdog)
-		return;
-	sd_notify(0, "WATCHDOG=1");
-	d->next_watchdog = mono_ms() + (int64_t)(d->watchdog_usec / 2000);
 }
 
 enum { PFD_SIG, PFD_CTL, PFD_OUTBOX, PFD_MAIL, PFD__N };
