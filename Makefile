@@ -39,6 +39,13 @@ endif
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SANLD := -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+# The threads (ingest workers, outbox workers) under ThreadSanitizer:
+#   make BUILD=build/tsan SAN=thread unit
+#   setarch -R tests/run --build build/tsan --only test_backlog
+# (setarch -R: TSan needs the address layout ASLR moves on newer kernels.)
+OPT := -O1 -g -fsanitize=thread
+SANLD := -fsanitize=thread
 else
 OPT := -O2 -g
 SANLD :=
