@@ -309,6 +309,15 @@ static void watchdog(struct daemon *d)
 	d->next_watchdog = mono_ms() + (int64_t)(d->watchdog_usec / 2000);
 }
 
+/* Is a SIGTERM or SIGINT waiting for the loop's signalfd? (They are
+ * blocked, so they stay pending; this leaves them for handle_signal().) */
+static bool stop_pending(void)
+{
+	sigset_t set;
+	return sigpending(&set) == 0 &&
+	       (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+}
+
 /* Fetch and handle everything new, as a pipeline: batch k+1 is fetched
  * while the ingest's threads classify batch k, then k is applied (one
  * commit) and marked. At most two batches are held at a time. A batch
@@ -324,7 +333,7 @@ static void mb_fetch_all(struct daemon *d)
 	struct inflight prev = { 0 }, cur = { 0 };
 	struct pass ps = { 0 };
 	uint32_t after = mb->last_uid;
-	bool more = true;
+	bool more = true, cut = false;
 	while (more || prev.n) {
 		int n = more ? mb_fetch_batch(d, after, &cur, &ps.why) : 0;
 		if (n < 0) {
@@ -337,6 +346,12 @@ static void mb_fetch_all(struct daemon *d)
 			return;
 		}
 		more = n > 0 && !ps.broken && (maildir || (size_t)n >= max);
+		if (more && stop_pending()) {
+			/* SIGTERM in a long backlog: the batches in hand are
+			 * applied, the rest waits for the next start. */
+			more = false;
+			cut = true;
+		}
 		/* A long backlog keeps the watchdog fed. The outcomes of the
 		 * notices already out wait for the loop: recording them here
 		 * (a commit between two fetches) made a 10,000-message first
@@ -349,7 +364,7 @@ static void mb_fetch_all(struct daemon *d)
 	}
 	if (ps.broken)
 		mb_fail(d, ps.what, ps.why);
-	else
+	else if (!cut)
 		mb->need_fetch = false;
 }
 

@@ -7,7 +7,10 @@ the next one is fetched, then applied and committed in UID order:
 - the same when Dovecot is killed in the middle of the backlog and comes
   back: what was committed stays, the rest is fetched again after the
   reconnect, and a batch committed after the connection died is marked
-  once the daemon is connected again."""
+  once the daemon is connected again;
+- a SIGTERM in the middle of the backlog stops it after the batches in
+  hand (not after the whole mailbox), and the next start goes on from
+  there, still handling every message once."""
 import os
 import re
 import time
@@ -112,6 +115,25 @@ def server_killed_in_the_middle(ctx):
         lost = re.findall(r'source: (\w+): .*connection lost', env.log())
         check(lost, 'the connection loss was noticed')
         print('# noticed by: %s' % ', '.join(lost))
+    finally:
+        env.close()
+
+
+@test
+def sigterm_in_the_middle(ctx):
+    env, msgs = installation()
+    try:
+        env.start(now=NOW)
+        wait_for(lambda: handled_lines(env), timeout=30, interval=0.005, what='a first batch')
+        eq(env.stop(), 0, 'exit code after SIGTERM')
+        tops = handled_lines(env)
+        uids = env.dv.uids('eimza')
+        print('# stopped after %d of %d batches (up to uid %d of %d)'
+              % (len(tops), (len(msgs) + BATCH - 1) // BATCH, tops[-1], max(uids)))
+        check(tops[-1] < max(uids), 'stopped before the end of the backlog')
+        check('draining and exiting' in env.log(), 'the signal was handled')
+        env.start(now=NOW)
+        check_outcome(env, msgs)
     finally:
         env.close()
 
