@@ -14,15 +14,18 @@
  * type, after its parent's boundary, and this scan sees the same headers.
  *
  * On the way it notes the stretches of binary attachments' bodies that
- * libetpan need not see (struct mime_cut). libetpan finds the end of each
- * part with a byte-by-byte state machine that only reacts to "\n-" (after
- * any '\n' it is in the same state), and it rescans a part at every
- * nesting level: most of its time on ordinary mail goes on base64 PDFs.
- * A stretch is cut only if it consists of whole lines, none starting with
- * '-', and lies strictly inside a body (its first and last lines stay):
- * taking it out then changes no decision libetpan makes, only the length
- * of that one part. mime.c checks libetpan's verdict on the cut copy
- * before trusting it (the cut must lie in a part it never reads).
+ * libetpan need not see (struct mime_cut): most of libetpan's time on
+ * ordinary mail goes on base64 PDFs, which it scans byte by byte for
+ * boundaries once per nesting level. A stretch is cut only if it consists
+ * of whole, non-empty lines of base64 characters alone, all with the same
+ * line end, and lies strictly inside a body, with such a line kept after
+ * it. Those bytes hold nothing any of libetpan's parsers stops at: no
+ * "\n-" for its boundary search, no ':', blank line or leading space for
+ * a header parse that ran on, no "?=" for its search for the end of an
+ * encoded word (which does run on past the header block). Taking them out
+ * changes no decision libetpan makes, only the length of what holds them.
+ * mime.c checks libetpan's tree of the cut copy before trusting it: every
+ * cut must lie in a part it never reads.
  */
 #include "message_p.h"
 
@@ -42,12 +45,13 @@ struct level {
 	size_t blen;
 };
 
-/* The body of a leaf part whose lines may be cut: the line before the
- * current one is held back (pend) until the current one shows that it is
- * neither the body's last line nor followed by a "-" line. */
+/* The body of a leaf part whose lines may be cut: the last base64 line
+ * seen is held back (pend) until the next line shows that it is not the
+ * last one of the stretch. */
 struct cutter {
 	bool on;                  /* inside such a body */
 	bool first;               /* the next line is the body's first */
+	bool crlf;                /* the line end of the lines held */
 	size_t run_off, run_end;  /* the stretch being built, [off, end) */
 	size_t pend_off, pend_end;/* the line held back; empty if equal */
 	struct mime_cut *v;
@@ -215,12 +219,37 @@ static void cut_close(struct cutter *c)
 	c->run_off = c->run_end = c->pend_off = c->pend_end = 0;
 }
 
-/* One body line [off, next) of a cuttable body; nl: it ends in '\n'. A
- * line starting with '-' (a boundary or not) ends the cuttable body: the
- * line before it stays, and so does everything after. */
-static void cut_line(struct cutter *c, size_t off, size_t next, bool nl, bool dash)
+static const unsigned char b64_char[256] = {
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1, ['='] = 1,
+};
+
+static bool b64_line(const char *p, size_t n)
 {
-	if (dash || !nl) {
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned ok = 1;
+	for (size_t i = 0; i < n; i++)
+		ok &= b64_char[u[i]];
+	return n > 0 && ok;
+}
+
+/* One body line [off, next) of a cuttable body, n bytes before its line
+ * end; nl: it has a line end, crlf: "\r\n". A line starting with '-' (a
+ * boundary or not) ends the cuttable body. Any other line that is not a
+ * base64 line (or ends differently) ends the stretch: the line held back
+ * stays. */
+static void cut_line(struct cutter *c, const char *raw, size_t off, size_t next, size_t n,
+		     bool nl, bool crlf)
+{
+	if (!nl || (n > 0 && raw[off] == '-')) {
 		cut_close(c);
 		c->on = false;
 		return;
@@ -229,13 +258,20 @@ static void cut_line(struct cutter *c, size_t off, size_t next, bool nl, bool da
 		c->first = false;     /* the first line stays */
 		return;
 	}
-	if (c->pend_end > c->pend_off) {
+	if (!b64_line(raw + off, n)) {
+		cut_close(c);
+		return;
+	}
+	if (c->pend_end > c->pend_off && crlf == c->crlf) {
 		if (c->run_end == c->run_off)
 			c->run_off = c->pend_off;
 		c->run_end = c->pend_end;
+	} else {
+		cut_close(c);
 	}
 	c->pend_off = off;
 	c->pend_end = next;
+	c->crlf = crlf;
 }
 
 /* One header line (without its line end). */
@@ -318,11 +354,10 @@ int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
 				continue;
 			}
 		} else {
-			bool dash = n >= 1 && p[0] == '-';
 			if (s.cut.on)
-				cut_line(&s.cut, (size_t)(p - raw), (size_t)(next - raw), nl != NULL,
-					 dash);
-			if (dash && n >= 2 && p[1] == '-')
+				cut_line(&s.cut, raw, (size_t)(p - raw), (size_t)(next - raw), n,
+					 nl != NULL, nl && (size_t)(nl - p) > n);
+			if (n >= 2 && p[0] == '-' && p[1] == '-')
 				in_headers = boundary_line(&s, p, n);
 		}
 		p = next;
