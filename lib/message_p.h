@@ -30,7 +30,7 @@ struct message *msg_parse_nested(const char *raw, size_t len, const struct mime_
 /* ---- mime_scan.c ---- */
 
 /* A stretch of a binary attachment's body that libetpan need not see:
- * whole lines, none starting with '-', strictly inside the body of a leaf
+ * whole non-empty lines of base64 characters, strictly inside the body of a leaf
  * part of a multipart whose type is on mime_scan.c's list of binary types
  * and whose headers do not mention "csv". */
 struct mime_cut {
