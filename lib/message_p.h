@@ -29,12 +29,37 @@ struct message *msg_parse_nested(const char *raw, size_t len, const struct mime_
 
 /* ---- mime_scan.c ---- */
 
+/* A stretch of a binary attachment's body that libetpan need not see:
+ * whole non-empty lines of base64 characters, strictly inside the body of a leaf
+ * part of a multipart whose type is on mime_scan.c's list of binary types
+ * and whose headers do not mention "csv". */
+struct mime_cut {
+	size_t off;               /* where it starts (in the compacted copy,
+				   * after mime_compact()) */
+	size_t len;
+};
+
+/* What mime_prescan() learnt besides its verdict. */
+struct mime_shape {
+	bool lost_boundary;       /* a multipart whose boundary never occurs */
+	struct mime_cut *cuts;    /* in order, disjoint; owned */
+	size_t ncuts;
+	size_t cut_bytes;         /* the sum of their lengths */
+};
+
 /* Follow the boundaries of raw cheaply; -1 with *why (allocated) when the
  * nesting is deeper than max_depth or there are more than max_parts
- * parts, 0 otherwise. *lost_boundary: the message is a multipart whose
- * boundary never occurs. Linear time, bounded memory. */
+ * parts (out is then empty), 0 otherwise, with *out filled (free it with
+ * mime_shape_free()). Linear time, bounded stack. */
 int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
-		 bool *lost_boundary, char **why);
+		 struct mime_shape *out, char **why);
+void mime_shape_free(struct mime_shape *sh);
+
+/* A copy of raw without sh's cuts (NUL-terminated, caller frees), its
+ * length in *outlen; rewrites each cut's off to where the cut bytes were
+ * in the copy. libetpan makes the same tree of the copy as of raw, the
+ * parts holding a cut being shorter by its length. */
+char *mime_compact(const char *raw, size_t len, struct mime_shape *sh, size_t *outlen);
 
 /* ---- mime_hdr.c ---- */
 

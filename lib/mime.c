@@ -6,6 +6,12 @@
  * its shape is within the limits; text parts are transfer-decoded with
  * mailmime_part_parse() and converted to UTF-8 with text_to_utf8().
  * Parts nobody reads (images, PDFs, octet-streams) are never decoded.
+ *
+ * libetpan is not even shown the bodies of large binary attachments:
+ * mime_scan.c marks stretches of them that can go without changing the
+ * tree libetpan makes, mime_compact() copies the message without them,
+ * and leaf() adds their lengths back to the parts' sizes. A message with
+ * little to cut is parsed as it is, uncopied.
  */
 #include "message_p.h"
 
@@ -27,8 +33,17 @@ struct pctx {
 	bool in_report;           /* inside multipart/report */
 	bool have_fwd;            /* a message/rfc822 was taken as the forward */
 	int cur_depth;            /* nesting of the part being read */
-	const char *raw_end;      /* end of the bytes libetpan parsed */
+	const char *raw;          /* the bytes libetpan parsed */
+	const char *raw_end;      /* and their end */
+	const struct mime_cut *cuts; /* cut out of raw (offsets into it) */
+	size_t ncuts;
 };
+
+/* Compact a message only when this many bytes can go: below it the copy
+ * costs about what it saves. A differential test may lower it. */
+#ifndef MIME_CUT_MIN
+#define MIME_CUT_MIN 4096
+#endif
 
 /* ---- the message object ---- */
 
@@ -527,6 +542,40 @@ static void leaf_text(struct pctx *c, struct part *p, const char *data, size_t l
 	}
 }
 
+/* Index of the first cut starting after offset off (cuts are sorted). */
+static size_t cut_after(const struct mime_cut *v, size_t n, size_t off)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].off <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Bytes cut out of the data [data, data + len) of a part. A cut lies
+ * after the data's first line, and before its last line or at its very
+ * end: libetpan drops the line end before a boundary, so when the body's
+ * last line is empty the cut ends the data. */
+static size_t cut_bytes_in(const struct pctx *c, const char *data, size_t len)
+{
+	if (c->ncuts == 0 || !data)
+		return 0;
+	size_t off = (size_t)(data - c->raw), sum = 0;
+	for (size_t i = cut_after(c->cuts, c->ncuts, off);
+	     i < c->ncuts && c->cuts[i].off <= off + len; i++)
+		sum += c->cuts[i].len;
+	return sum;
+}
+
+static struct mailmime_data *leaf_data(struct mailmime *mm)
+{
+	return mm->mm_type == MAILMIME_SINGLE ? mm->mm_data.mm_single : mm->mm_body;
+}
+
 static void leaf(struct pctx *c, struct mailmime *mm, bool chosen)
 {
 	struct partinfo pi;
@@ -536,14 +585,13 @@ static void leaf(struct pctx *c, struct mailmime *mm, bool chosen)
 	}
 	partinfo_get(mm, &pi);
 	struct part *p = part_new(c, &pi);
-	struct mailmime_data *d = mm->mm_type == MAILMIME_SINGLE ? mm->mm_data.mm_single
-								 : mm->mm_body;
+	struct mailmime_data *d = leaf_data(mm);
 	const char *data = d && d->dt_type == MAILMIME_DATA_TEXT ? d->dt_data.dt_text.dt_data : NULL;
 	size_t len = data ? d->dt_data.dt_text.dt_length : 0;
 	int enc = mm->mm_type == MAILMIME_MESSAGE ? MAILMIME_MECHANISM_8BIT : pi.encoding;
 
 	if (!data || !(is_read_type(p->content_type) || csv_named(p->filename))) {
-		p->size = len;        /* encoded size: never decoded */
+		p->size = len + cut_bytes_in(c, data, len);  /* encoded size: never decoded */
 		return;
 	}
 	leaf_text(c, p, data, len, enc, chosen);
@@ -672,34 +720,121 @@ static void body_raw(struct pctx *c, const char *raw, size_t len)
 	free(t);
 }
 
+/* libetpan's tree of raw, or NULL if it could not make one. */
+static struct mailmime *etpan_parse(const char *raw, size_t len)
+{
+	size_t idx = 0;
+	struct mailmime *mime = NULL;
+	if (mailmime_parse(raw, len, &idx, &mime) != MAILIMF_NO_ERROR)
+		return NULL;
+	return mime;
+}
+
+/* Where walk() starts: libetpan wraps a whole message in a message node. */
+static struct mailmime *tree_root(struct mailmime *mime)
+{
+	return mime->mm_type == MAILMIME_MESSAGE ? mime->mm_data.mm_message.mm_msg_mime : mime;
+}
+
+/* Does leaf() decode this single part? */
+static bool single_is_read(const struct mailmime *mm)
+{
+	struct partinfo pi;
+	partinfo_get(mm, &pi);
+	bool read = is_read_type(pi.ctype) || csv_named(pi.filename);
+	free(pi.ctype);
+	free(pi.charset);
+	free(pi.filename);
+	return read;
+}
+
+/* How many of c's cuts lie inside the data of single parts of the tree
+ * that leaf() does not decode; *bad if one lies in a part it decodes. A
+ * cut inside an embedded message, a preamble or anything else is not
+ * counted. */
+static size_t cuts_claimed(const struct pctx *c, struct mailmime *mm, int depth, bool *bad)
+{
+	size_t n = 0;
+	if (!mm || depth > c->depth_left + 1)
+		return 0;
+	if (mm->mm_type == MAILMIME_MULTIPLE) {
+		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it;
+		     it = clist_next(it))
+			n += cuts_claimed(c, clist_content(it), depth + 1, bad);
+		return n;
+	}
+	struct mailmime_data *d = mm->mm_type == MAILMIME_SINGLE ? mm->mm_data.mm_single : NULL;
+	if (!d || d->dt_type != MAILMIME_DATA_TEXT)
+		return 0;
+	size_t off = (size_t)(d->dt_data.dt_text.dt_data - c->raw);
+	size_t end = off + d->dt_data.dt_text.dt_length;
+	for (size_t i = cut_after(c->cuts, c->ncuts, off); i < c->ncuts && c->cuts[i].off <= end;
+	     i++)
+		n++;
+	if (n > 0 && single_is_read(mm))
+		*bad = true;
+	return n;
+}
+
+/* libetpan's tree of the message without sh's cuts, if there is enough to
+ * cut and the tree confirms that every cut lies in a part nobody reads;
+ * then c->raw is the copy (*copy, for the caller to free) and c->cuts are
+ * set. NULL otherwise: parse raw as it is. */
+static struct mailmime *parse_compact(struct pctx *c, const char *raw, size_t len,
+				      struct mime_shape *sh, char **copy)
+{
+	size_t clen;
+	if (sh->cut_bytes < MIME_CUT_MIN)
+		return NULL;
+	*copy = mime_compact(raw, len, sh, &clen);
+	c->raw = *copy;
+	c->raw_end = *copy + clen;
+	c->cuts = sh->cuts;
+	c->ncuts = sh->ncuts;
+	struct mailmime *mime = etpan_parse(*copy, clen);
+	bool bad = false;
+	if (mime && cuts_claimed(c, tree_root(mime), 1, &bad) == sh->ncuts && !bad)
+		return mime;
+	if (mime)
+		mailmime_free(mime);
+	free(*copy);
+	*copy = NULL;
+	c->cuts = NULL;
+	c->ncuts = 0;
+	return NULL;
+}
+
 static void parse_mime(struct pctx *c, const char *raw, size_t len, size_t body_off)
 {
-	char *why = NULL;
-	bool lost = false;
-	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &lost, &why) < 0) {
+	char *why = NULL, *copy = NULL;
+	struct mime_shape sh;
+	if (mime_prescan(raw, len, c->depth_left, c->lim->max_parts, &sh, &why) < 0) {
 		msg_unreadable(c->m, "%s", why);
 		free(why);
 		return;
 	}
-	if (lost) {
+	if (sh.lost_boundary) {
 		/* libetpan would make up a part from the first "--" line */
 		msg_problem(c->m, "multipart boundary not found; body read as plain text");
 		body_raw(c, raw + body_off, len - body_off);
+		mime_shape_free(&sh);
 		return;
 	}
-	size_t idx = 0;
-	struct mailmime *mime = NULL;
-	c->raw_end = raw + len;
-	if (mailmime_parse(raw, len, &idx, &mime) != MAILIMF_NO_ERROR || !mime) {
+	struct mailmime *mime = parse_compact(c, raw, len, &sh, &copy);
+	if (!mime) {
+		c->raw = raw;
+		c->raw_end = raw + len;
+		mime = etpan_parse(raw, len);
+	}
+	if (!mime) {
 		msg_unreadable(c->m, "MIME structure could not be parsed");
 		body_raw(c, raw + body_off, len - body_off);
-		return;
+	} else {
+		walk(c, tree_root(mime), 1, true);
+		mailmime_free(mime);
 	}
-	if (mime->mm_type == MAILMIME_MESSAGE)
-		walk(c, mime->mm_data.mm_message.mm_msg_mime, 1, true);
-	else
-		walk(c, mime, 1, true);
-	mailmime_free(mime);
+	free(copy);
+	mime_shape_free(&sh);
 }
 
 static void finish_body(struct pctx *c)

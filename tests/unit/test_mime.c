@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "message.h"
+#include "message_p.h"
 #include "text.h"
 
 #include <stdio.h>
@@ -1098,6 +1099,358 @@ static void test_addresses(void **state)
 	assert_int_equal(addr_parse_list(NULL, &v), 0);
 }
 
+/* ---- large binary attachments: libetpan parses a copy without them ---- */
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* nlines lines of 76 base64 characters (a fixed pseudo-random stream),
+ * each ending in eol, the last one short. */
+static void b64_noise(struct buf *b, int nlines, const char *eol, unsigned seed)
+{
+	for (int i = 0; i < nlines; i++) {
+		int n = i == nlines - 1 ? 29 : 76;
+		for (int k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf_addc(b, b64chars[(seed >> 16) & 63]);
+		}
+		buf_adds(b, eol);
+	}
+}
+
+/* Base64 of s in lines of 76, each ending in "\n". */
+static void b64_encode(struct buf *b, const char *s, size_t n)
+{
+	size_t col = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)s[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)s[i + 2];
+		buf_addc(b, b64chars[(v >> 18) & 63]);
+		buf_addc(b, b64chars[(v >> 12) & 63]);
+		buf_addc(b, i + 1 < n ? b64chars[(v >> 6) & 63] : '=');
+		buf_addc(b, i + 2 < n ? b64chars[v & 63] : '=');
+		if ((col += 4) == 76 || i + 3 >= n) {
+			buf_addc(b, '\n');
+			col = 0;
+		}
+	}
+}
+
+/* What mime_scan.c would cut out of raw. */
+static size_t planned_cut(const char *raw, size_t len)
+{
+	struct mime_shape sh;
+	char *why = NULL;
+	assert_int_equal(mime_prescan(raw, len, 20, 1000, &sh, &why), 0);
+	size_t n = sh.cut_bytes;
+	mime_shape_free(&sh);
+	return n;
+}
+
+/* A type nothing cuts, as long as type t (so that sizes stay equal);
+ * same_parts() maps it back to t in texts. */
+static struct {
+	char from[128], to[128];
+} relabels[8];
+static size_t nrelabels;
+
+static const char *uncut(bool cut, const char *t)
+{
+	if (cut)
+		return t;
+	for (size_t i = 0; i < nrelabels; i++)
+		if (strcmp(relabels[i].to, t) == 0)
+			return relabels[i].from;
+	assert_true(nrelabels < ARRAY_LEN(relabels));
+	snprintf(relabels[nrelabels].from, sizeof(relabels[0].from), "x-%s", t + 2);
+	snprintf(relabels[nrelabels].to, sizeof(relabels[0].to), "%s", t);
+	return relabels[nrelabels++].from;
+}
+
+/* A copy of text t with uncut() labels turned back (the same lengths). */
+static char *relabel_back(const char *t, size_t n)
+{
+	char *c = xmalloc(n + 1);
+	memcpy(c, t, n + 1);
+	for (size_t i = 0; i < nrelabels; i++) {
+		size_t k = strlen(relabels[i].from);
+		for (char *p = c; (p = memmem(p, n - (size_t)(p - c), relabels[i].from, k)); p += k)
+			memcpy(p, relabels[i].to, k);
+	}
+	return c;
+}
+
+/* m and ref have the same parts, but for content types: where ref says
+ * x-... (uncut()), m may say anything. */
+static void same_parts(const struct message *m, const struct message *ref)
+{
+	assert_int_equal(m->nparts, ref->nparts);
+	for (size_t i = 0; i < m->nparts; i++) {
+		const struct part *p = &m->parts[i], *q = &ref->parts[i];
+		if (strncmp(q->content_type, "x-", 2) != 0)
+			assert_string_equal(p->content_type, q->content_type);
+		if (q->filename)
+			assert_string_equal(p->filename, q->filename);
+		else
+			assert_null(p->filename);
+		assert_int_equal(p->role, q->role);
+		assert_int_equal(p->size, q->size);
+		if (!q->text) {
+			assert_null(p->text);
+			continue;
+		}
+		char *t = relabel_back(q->text, q->text_len);
+		assert_int_equal(p->text_len, q->text_len);
+		assert_memory_equal(p->text, t, q->text_len + 1);
+		free(t);
+	}
+	char *body = relabel_back(ref->body, ref->body_len);
+	assert_string_equal(m->body, body);
+	free(body);
+	assert_int_equal(m->unreadable, ref->unreadable);
+	assert_int_equal(strv_len(m->problems), strv_len(ref->problems));
+	assert_int_equal(m->forwarded != NULL, ref->forwarded != NULL);
+	if (m->forwarded)
+		same_parts(m->forwarded, ref->forwarded);
+}
+
+/* A text body and one attachment of the given type, its base64 body in
+ * lines ending in eol, with an empty line before the boundary if asked. */
+static void pdf_mail(struct buf *b, const char *type, const char *eol, bool blank_end)
+{
+	buf_printf(b, "From: kamusm@example.org%sSubject: ek%sX-Synthetic: yes%s"
+		   "MIME-Version: 1.0%sContent-Type: multipart/mixed; boundary=\"=_b\"%s%s"
+		   "--=_b%sContent-Type: text/plain; charset=utf-8%s%sYazı ektedir.%s"
+		   "--=_b%sContent-Type: %s; name=\"yazi.pdf\"%s"
+		   "Content-Disposition: attachment; filename=\"yazi.pdf\"%s"
+		   "Content-Transfer-Encoding: base64%s%s",
+		   eol, eol, eol, eol, eol, eol, eol, eol, eol, eol, eol, type, eol, eol, eol, eol);
+	b64_noise(b, 300, eol, 7);
+	if (blank_end)
+		buf_adds(b, eol);
+	buf_printf(b, "--=_b--%s", eol);
+}
+
+static void test_binary_cut(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *eol;
+		bool blank_end;
+	} rows[] = { { "\n", false }, { "\n", true }, { "\r\n", false }, { "\r\n", true } };
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct buf cut = BUF_INIT, ref = BUF_INIT;
+		pdf_mail(&cut, "application/pdf", rows[i].eol, rows[i].blank_end);
+		pdf_mail(&ref, uncut(false, "application/pdf"), rows[i].eol, rows[i].blank_end);
+		assert_true(planned_cut(cut.p, cut.len) > 20000);
+		assert_int_equal(planned_cut(ref.p, ref.len), 0);
+		struct message *m = parse_lim(cut.p, cut.len, NULL);
+		struct message *r = parse_lim(ref.p, ref.len, NULL);
+		same_parts(m, r);
+		assert_int_equal(m->nparts, 2);
+		assert_string_equal(m->parts[1].content_type, "application/pdf");
+		assert_string_equal(m->parts[1].filename, "yazi.pdf");
+		assert_int_equal(m->parts[1].role, PART_ATTACHMENT);
+		/* the encoded body without the line end before the boundary */
+		size_t eol = strlen(rows[i].eol);
+		size_t body = 299 * (76 + eol) + 29 + eol + (rows[i].blank_end ? eol : 0) - eol;
+		assert_int_equal(m->parts[1].size, body);
+		assert_string_equal(m->body, "Yazı ektedir.");
+		message_free(m);
+		message_free(r);
+		buf_free(&cut);
+		buf_free(&ref);
+	}
+}
+
+/* A CSV file of about 8 KB under the given headers, base64. */
+static void csv_mail(struct buf *b, struct buf *csv, const char *headers)
+{
+	buf_adds(b, "From: birim@ornek.edu.tr\nSubject: liste\n" SYN MIME
+		 "Content-Type: multipart/mixed; boundary=p\n\n"
+		 "--p\nContent-Type: text/plain; charset=utf-8\n\nListe ektedir.\n--p\n");
+	buf_adds(b, headers);
+	buf_adds(b, "Content-Transfer-Encoding: base64\n\n");
+	buf_adds(csv, "TC;Ad;Soyad;E-posta\n");
+	for (int i = 0; i < 200; i++)
+		buf_printf(csv, "%d;Ad%d;Soyad%d;kisi%d@ornek.edu.tr\n", 10000 + i, i, i, i);
+	b64_encode(b, csv->p, csv->len);
+	buf_adds(b, "--p--\n");
+}
+
+static void test_binary_cut_csv(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *headers;
+		bool planned;     /* mime_scan.c would cut it (mime.c must not) */
+	} rows[] = {
+		{ "Content-Type: application/octet-stream; name=liste.csv\n", false },
+		{ "Content-Type: application/vnd.ms-excel\n"
+		  "Content-Disposition: attachment; filename=\"liste.csv\"\n", false },
+		{ "Content-Type: application/pdf; name=liste.csv\n", false },
+		{ "Content-Type: application/zip\n"
+		  "Content-Disposition: attachment; filename=\"=?utf-8?B?bGlzdGUuY3N2?=\"\n", true },
+		{ "Content-Type: application/pdf\n"
+		  "Content-Disposition: attachment; filename*=utf-8''liste%2Ec%73v\n", true },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct buf b = BUF_INIT, csv = BUF_INIT;
+		csv_mail(&b, &csv, rows[i].headers);
+		assert_int_equal(planned_cut(b.p, b.len) > 4096, rows[i].planned);
+		struct message *m = parse_lim(b.p, b.len, NULL);
+		assert_int_equal(m->nparts, 2);
+		assert_string_equal(m->parts[1].filename, "liste.csv");
+		assert_non_null(m->parts[1].text);
+		assert_int_equal(m->parts[1].text_len, csv.len);
+		assert_memory_equal(m->parts[1].text, csv.p, csv.len);
+		assert_int_equal(m->parts[1].size, csv.len);
+		message_free(m);
+		buf_free(&b);
+		buf_free(&csv);
+	}
+}
+
+/* Nested multiparts; a PDF whose body has a line that is the outer
+ * boundary (libetpan ends the inner multipart there) and lines starting
+ * with '-'; an image in an embedded message. */
+static void nested_mail(struct buf *b, bool cut)
+{
+	const char *pdf = uncut(cut, "application/pdf");
+	const char *png = uncut(cut, "image/png");
+	const char *docx = uncut(cut, "application/vnd.openxmlformats-officedocument."
+				 "wordprocessingml.document");
+	buf_adds(b, "From: a@example.org\nSubject: nested\n" SYN MIME
+		 "Content-Type: multipart/mixed; boundary=out\n\n"
+		 "--out\nContent-Type: multipart/alternative; boundary=alt\n\n"
+		 "--alt\nContent-Type: text/plain\n\nMetin.\n"
+		 "--alt\nContent-Type: text/html\n\n<p>Metin.</p>\n--alt--\n"
+		 "--out\nContent-Type: multipart/mixed; boundary=in\n\n");
+	buf_printf(b, "--in\nContent-Type: %s; name=a.pdf\n\n", pdf);
+	b64_noise(b, 100, "\n", 1);
+	buf_adds(b, "-----BEGIN-----\n");
+	b64_noise(b, 100, "\n", 2);
+	buf_adds(b, "--in-not\n");
+	b64_noise(b, 100, "\n", 3);
+	buf_printf(b, "--in\nContent-Type: multipart/related; boundary=rel\n\n"
+		   "--rel\nContent-Type: text/html\n\n<img src=cid:x>\n"
+		   "--rel\nContent-Type: %s\nContent-ID: <x>\n\n", png);
+	b64_noise(b, 100, "\n", 4);
+	buf_printf(b, "--rel--\n--in\nContent-Type: %s; name=b.pdf\n\n", pdf);
+	b64_noise(b, 100, "\n", 5);
+	buf_adds(b, "--out\n");             /* the outer boundary, inside the PDF */
+	b64_noise(b, 100, "\n", 6);
+	buf_printf(b, "--in--\n--out\nContent-Type: %s; name=c.docx\n\n", docx);
+	b64_noise(b, 100, "\n", 7);
+	buf_printf(b, "--out\nContent-Type: message/rfc822\n\n"
+		   "From: b@example.org\nSubject: inner\n" MIME
+		   "Content-Type: multipart/mixed; boundary=fw\n\n"
+		   "--fw\nContent-Type: text/plain\n\nAsıl.\n"
+		   "--fw\nContent-Type: %s; name=d.png\n\n", png);
+	b64_noise(b, 100, "\n", 8);
+	buf_adds(b, "--fw--\n\n--out--\n");
+}
+
+static void test_binary_cut_nested(void **state)
+{
+	(void)state;
+	struct buf cut = BUF_INIT, ref = BUF_INIT;
+	nested_mail(&cut, true);
+	nested_mail(&ref, false);
+	assert_true(planned_cut(cut.p, cut.len) > 20000);
+	struct message *m = parse_lim(cut.p, cut.len, NULL);
+	struct message *r = parse_lim(ref.p, ref.len, NULL);
+	same_parts(m, r);
+	/* the inner multipart ends at the outer boundary in the PDF's body:
+	 * the rest of that body is a part of the outer level (text/plain,
+	 * read, as libetpan makes it of the uncut message) */
+	assert_int_equal(m->nparts, 9);
+	assert_string_equal(m->parts[2].content_type, "application/pdf");
+	assert_string_equal(m->parts[2].filename, "a.pdf");
+	assert_int_equal(m->parts[2].size, 300 * 77 - 3 * 47 + 16 + 9 - 1);
+	assert_string_equal(m->parts[4].content_type, "image/png");
+	assert_string_equal(m->parts[5].filename, "b.pdf");
+	assert_int_equal(m->parts[5].size, 99 * 77 + 29);
+	assert_string_equal(m->parts[6].content_type, "text/plain");
+	assert_non_null(m->parts[6].text);
+	assert_string_equal(m->parts[7].filename, "c.docx");
+	assert_string_equal(m->parts[8].content_type, "message/rfc822");
+	assert_non_null(m->forwarded);
+	assert_int_equal(m->forwarded->nparts, 2);
+	assert_string_equal(m->forwarded->parts[1].content_type, "image/png");
+	assert_int_equal(m->forwarded->parts[1].size, 99 * 77 + 29);
+	message_free(m);
+	message_free(r);
+	buf_free(&cut);
+	buf_free(&ref);
+}
+
+/* libetpan looks for the end of an encoded word ("?=") across lines, out
+ * of the header block and into the bodies: an unterminated one in From:
+ * makes it read the whole message as headers up to a "?=" in a PDF. What
+ * it makes of that must not depend on cuts before the "?=". */
+static void runaway_mail(struct buf *b, bool cut)
+{
+	buf_printf(b, "From: =?utf-8?b?w4dhxJ9yxLEg <a@example.org>\nSubject: x\n" SYN MIME
+		   "Content-Type: multipart/mixed; boundary=p\n\n"
+		   "--p\nContent-Type: text/plain\n\nMetin.\n"
+		   "--p\nContent-Type: %s; name=a.pdf\n\n", uncut(cut, "application/pdf"));
+	b64_noise(b, 100, "\n", 1);
+	buf_adds(b, "QUJD?= <b@example.org>\nTo: c@example.org\n");
+	b64_noise(b, 100, "\n", 2);
+	buf_printf(b, "--p\nContent-Type: %s; name=b.png\n\n", uncut(cut, "image/png"));
+	b64_noise(b, 100, "\n", 3);
+	buf_adds(b, "--p--\n");
+}
+
+static void test_binary_cut_runaway_header(void **state)
+{
+	(void)state;
+	struct buf cut = BUF_INIT, ref = BUF_INIT;
+	runaway_mail(&cut, true);
+	runaway_mail(&ref, false);
+	assert_true(planned_cut(cut.p, cut.len) > 4096);
+	struct message *m = parse_lim(cut.p, cut.len, NULL);
+	struct message *r = parse_lim(ref.p, ref.len, NULL);
+	same_parts(m, r);
+	message_free(m);
+	message_free(r);
+	buf_free(&cut);
+	buf_free(&ref);
+}
+
+/* Mail without binary attachments (or with them only inside an embedded
+ * message, which is read whole) is parsed as it is: nothing to cut, so
+ * message_parse() makes no copy. */
+static void test_binary_cut_none(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "From: a@example.org\nSubject: x\n" SYN MIME
+		 "Content-Type: multipart/mixed; boundary=p\n\n"
+		 "--p\nContent-Type: text/plain\n\n");
+	b64_noise(&b, 100, "\n", 1);
+	buf_adds(&b, "--p\nContent-Type: application/octet-stream\n\n");
+	b64_noise(&b, 100, "\n", 2);
+	buf_adds(&b, "--p\nContent-Type: message/rfc822\n\nSubject: y\n" MIME
+		 "Content-Type: multipart/mixed; boundary=q\n\n"
+		 "--q\nContent-Type: application/pdf\n\n");
+	b64_noise(&b, 100, "\n", 3);
+	buf_adds(&b, "--q--\n--p--\n");
+	assert_int_equal(planned_cut(b.p, b.len), 0);
+	/* a single-part message is not scanned by libetpan for boundaries */
+	const char *single = "Subject: x\n" SYN MIME "Content-Type: application/pdf\n\n";
+	struct buf s = BUF_INIT;
+	buf_adds(&s, single);
+	b64_noise(&s, 100, "\n", 4);
+	assert_int_equal(planned_cut(s.p, s.len), 0);
+	buf_free(&b);
+	buf_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1126,6 +1479,11 @@ int main(void)
 		cmocka_unit_test(test_max_text),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_binary_cut),
+		cmocka_unit_test(test_binary_cut_csv),
+		cmocka_unit_test(test_binary_cut_nested),
+		cmocka_unit_test(test_binary_cut_runaway_header),
+		cmocka_unit_test(test_binary_cut_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
