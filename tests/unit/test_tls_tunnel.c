@@ -1,6 +1,7 @@
 /* Unit tests of the TLS tunnel's own parts, on loopback: it takes only a
- * connection that comes from this process (one from a forked child is
- * closed, and it dials the server for nobody but us), exactly one, and
+ * connection that comes from this process (one from another process, a
+ * forked child that runs this binary again with --connect, is closed, and
+ * the server is dialled for nobody but us), exactly one, and
  * it reports connect failures and stops promptly. Handshakes, the relay
  * and certificate checks are tested against a real server through the
  * SMTP channel (tests/integration/test_channels.py). */
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,20 +85,32 @@ static struct tls_tunnel *open_tunnel(int port, long timeout_ms)
 	return t;
 }
 
+/* The other process: connect, and exit 0 if the tunnel closes the
+ * connection, 3 if it keeps it. (It runs exec()ed, not as a bare fork:
+ * then it owns nothing of ours, and valgrind and the sanitizers look at
+ * it as the separate program it is.) */
+static int foreign_main(const char *port)
+{
+	int fd = connect_local(atoi(port));
+	return fd < 0 ? 2 : closed_by_peer(fd, 4000) ? 0 : 3;
+}
+
 /* Another process connects first: refused, and the server is not dialled
  * for it; then our own connection is taken, the server dialled, and the
  * listener closed. */
 static void test_foreign_connection_refused(void **state)
 {
+	const char *self = *state;
 	int sport;
 	int server = listen_local(&sport);
 	struct tls_tunnel *t = open_tunnel(sport, 5000);
-	int port = tls_tunnel_port(t);
+	char port[16];
+	snprintf(port, sizeof(port), "%d", tls_tunnel_port(t));
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int fd = connect_local(port);
-		_exit(fd < 0 ? 2 : closed_by_peer(fd, 4000) ? 0 : 3);
+		execl(self, self, "--connect", port, (char *)NULL);
+		_exit(127);
 	}
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -104,12 +118,12 @@ static void test_foreign_connection_refused(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);       /* 3: the tunnel kept it */
 	assert_false(readable(server, 300));            /* nobody dialled out */
 
-	int own = connect_local(port);
+	int own = connect_local(atoi(port));
 	assert_true(own >= 0);
 	assert_true(readable(server, 5000));            /* dialled for us */
 	int s = accept(server, NULL, NULL);
 	assert_true(s >= 0);
-	assert_int_equal(connect_local(port), -1);      /* one connection only */
+	assert_int_equal(connect_local(atoi(port)), -1);  /* one connection only */
 	assert_int_equal(errno, ECONNREFUSED);
 
 	close(s);                                       /* no TLS: the handshake fails */
@@ -164,10 +178,12 @@ static void test_stop_and_accept_timeout(void **state)
 	close(server);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--connect") == 0)
+		return foreign_main(argv[2]);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_foreign_connection_refused),
+		cmocka_unit_test_prestate(test_foreign_connection_refused, argv[0]),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_stop_and_accept_timeout),
 	};
