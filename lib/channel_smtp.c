@@ -556,7 +556,10 @@ static bool classify(const struct smtp_msg *m, struct delivery *d)
 static char *session_failure(const struct smtp_run *run, int started)
 {
 	char buf[128];
-	if (run->tunnel_err)
+	bool refused = run->last_reply[0] == '4' || run->last_reply[0] == '5';
+	/* The tunnel's connect, DNS or certificate failure, or its relay's I/O
+	 * error; but a server's own refusal (a 421 before it hung up) says more. */
+	if (run->tunnel_err && !refused)
 		return xstrdup(run->tunnel_err);
 	if (run->tls_err[0])
 		return xstrdup(run->tls_err);
@@ -565,7 +568,7 @@ static char *session_failure(const struct smtp_run *run, int started)
 	if (run->p->password && !run->auth_ok)
 		return xasprintf("authentication failed%s%s", run->auth_reply[0] ? ": " : " (AUTH not offered)",
 				 run->auth_reply);
-	if (run->last_reply[0] == '4' || run->last_reply[0] == '5')
+	if (refused)
 		return xasprintf("server said: %s", run->last_reply);
 	if (!started || smtp_errno() != 0)
 		return xasprintf("%s: %s", run->p->hostport,

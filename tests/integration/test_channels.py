@@ -253,11 +253,14 @@ def implicit_sink(c, cert=None, auth=True, **kw):
 @test
 def smtp_implicit_tls_auth_delivers(c):
     sink = implicit_sink(c, require_tls=True)
-    res, text = chsend(c, smtp_conf(c, sink.port, tls='tls'), [mail(1), mail(2)], ['-v'])
-    eq(outcomes(res), ['sent', 'sent'], 'outcomes')
+    big = TR_BODY * 1000        # ~300 KB: many relay buffers and TLS records
+    res, text = chsend(c, smtp_conf(c, sink.port, tls='tls'), [mail(1), mail(2), mail(3, body=big)],
+                       ['-v'])
+    eq(outcomes(res), ['sent', 'sent', 'sent'], 'outcomes')
     check(res['results'][0]['provider_id'].startswith('Q'), 'queue id recorded')
     no_secrets(text)
-    msgs = sink.wait_for(2)
+    msgs = sink.wait_for(3)
+    eq(msgs[2].body().replace('\r\n', '\n'), big, 'the big body, intact')
     check(all(m.tls and m.auth_user == 'eimza' for m in msgs), 'over TLS, authenticated')
     eq([a[2] for a in sink.auth_attempts], [True], 'one AUTH, accepted')
     eq(sink.sni, ['localhost'], 'SNI')
@@ -275,6 +278,28 @@ def smtp_implicit_tls_parallel_sessions(c):
     msgs = sink.wait_for(24)
     eq(sorted(m.rcpt_tos[0] for m in msgs), sorted(n['to'] for n in ns), 'each once')
     check(len({m.peer for m in msgs}) >= 3, 'several sessions')
+
+
+@test
+def smtp_implicit_tls_connection_lost_during_data(c):
+    # The server drops the connection: a lost connection for libesmtp (the
+    # dropped notice may have gone: tempfail), not a tunnel failure; the
+    # rest go out in a new session through a new tunnel.
+    sink = implicit_sink(c)
+    sink.fail('drop_data', count=1)
+    res, _ = chsend(c, smtp_conf(c, sink.port, tls='tls'), [mail(1), mail(2), mail(3)])
+    eq(outcomes(res), ['tempfail', 'sent', 'sent'], 'outcomes')
+    check('connection lost during DATA' in res['results'][0]['detail'], res['results'][0]['detail'])
+    eq(len(sink.wait_for(2)), 2, 'two delivered')
+
+
+@test
+def smtp_implicit_tls_greeting_421_is_down(c):
+    sink = implicit_sink(c, auth=False)
+    sink.fail('greeting', code=421)
+    res, _ = chsend(c, smtp_conf(c, sink.port, tls='tls', user=False), [mail(1)])
+    eq(outcomes(res), ['down'], 'outcomes')
+    check('server said: 421' in res['results'][0]['detail'], res['results'][0]['detail'])
 
 
 @test
