@@ -68,6 +68,14 @@ static int fail(struct tls_tunnel *t, const char *fmt, ...)
 	return -1;
 }
 
+/* poll() itself failed (ENOMEM): give up as if stopped, saying why. */
+static int poll_failed(struct tls_tunnel *t)
+{
+	fail(t, "poll: %s", strerror(errno));
+	t->stopping = true;
+	return -1;
+}
+
 /* Wait until fd has one of events (fd < 0 or no events: only the stop
  * and the deadline count). 1: ready; 0: deadline passed; -1: stopped. */
 static int wait_fd(struct tls_tunnel *t, int fd, short events, int64_t deadline)
@@ -82,7 +90,7 @@ static int wait_fd(struct tls_tunnel *t, int fd, short events, int64_t deadline)
 			return 0;
 		int r = poll(pf, 2, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR)
-			fatal("%s: poll", t->log_prefix);
+			return poll_failed(t);
 		if (r <= 0)
 			continue;
 		if (pf[1].revents) {
@@ -191,7 +199,9 @@ static int connect_wait(struct tls_tunnel *t, int fd, int64_t deadline, char *wh
 
 static int dial(struct tls_tunnel *t, int64_t deadline)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res;
+	/* No AI_ADDRCONFIG: it hides a loopback relay on a host whose only
+	 * addresses are loopback ones. An unreachable family fails fast. */
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	char port[16], why[128] = "no address";
 	snprintf(port, sizeof(port), "%d", t->port);
 	int rc = getaddrinfo(t->host, port, &hints, &res);
@@ -397,7 +407,7 @@ static int wait_both(struct tls_tunnel *t, short cev, short sev, int64_t deadlin
 			return 0;
 		int r = poll(pf, 3, left > INT_MAX ? INT_MAX : (int)left);
 		if (r < 0 && errno != EINTR)
-			fatal("%s: poll", t->log_prefix);
+			return poll_failed(t);
 		if (r <= 0)
 			continue;
 		if (pf[2].revents) {
