@@ -342,15 +342,16 @@ def smtp_implicit_tls_silent_server_is_down_within_timeout(c):
         silent.bind(('127.0.0.1', 0))
         silent.listen(4)
         conf = smtp_conf(c, silent.getsockname()[1], tls='tls').replace('timeout = 5s', 'timeout = 1s')
-        t0 = time.monotonic()
         res, _ = chsend(c, conf, [mail(1), mail(2)])
-        elapsed = time.monotonic() - t0
     finally:
         silent.close()
     eq(outcomes(res), ['down', 'down'], 'outcomes')
     d = res['results'][0]['detail']
     check('TLS handshake' in d and 'no answer within 1000 ms' in d, d)
-    check(elapsed < 2.5, 'gave up after [smtp] timeout: %.2fs' % elapsed)
+    # chsend's own clock (a loaded machine or a sanitizer slows its start):
+    # the tunnel's 1 s, not libesmtp's greeting timeout (2 s here)
+    ms = res['elapsed_ms']
+    check(900 <= ms < 1800, 'gave up after [smtp] timeout: %d ms' % ms)
 
 
 @test
