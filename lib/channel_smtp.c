@@ -20,9 +20,21 @@
  *             second check is overridden only when it disagrees
  *             (SMTP_EV_WRONG_PEER_CERTIFICATE). libesmtp sets no SNI, so
  *             we set it on the SSL when its handshake starts.
- *   tls       implicit TLS (port 465) is refused at open(): libesmtp 1.1
- *             can only start TLS after a STARTTLS reply (its socket layer
- *             is private; there is no API to hand it a TLS connection).
+ *   tls       implicit TLS (usually port 465). libesmtp 1.1 can start TLS
+ *             only after STARTTLS and opens its own socket (there is no
+ *             API to hand it a connection), so each session gets a
+ *             tls_tunnel (tls_tunnel.h): libesmtp talks plain text to
+ *             127.0.0.1:<tunnel port> with STARTTLS disabled, the
+ *             tunnel's thread dials [smtp] host:port within [smtp]
+ *             timeout (the connect timeout libesmtp lacks) and does the
+ *             handshake with the same checks as above (system CAs or
+ *             ca_file, OpenSSL's name or IP check, SNI), TLS 1.2 or 1.3
+ *             (libesmtp never sees that layer, so its TLS 1.3 trouble
+ *             does not arise). The tunnel accepts one connection, and
+ *             only from this process. Its failure (connect refused, DNS,
+ *             "certificate verify failed: hostname mismatch", ...) is the
+ *             reason the batch is DOWN. AUTH goes through the tunnel's
+ *             TLS; the guard below still applies.
  *   none      only towards a loopback host (127.0.0.0/8, localhost, which
  *             covers ::1: libesmtp takes no IPv6 literal), for tests.
  *
@@ -55,6 +67,7 @@
 #include "channel_p.h"
 #include "log.h"
 #include "mailfmt.h"
+#include "tls_tunnel.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -83,6 +96,9 @@ struct smtp_priv {
 /* One session's view of the protocol, filled by libesmtp's callbacks. */
 struct smtp_run {
 	const struct smtp_priv *p;
+	const char *server;       /* what libesmtp dials: host:port or the tunnel */
+	int server_port;
+	char *tunnel_err;         /* why the tunnel failed, after its close */
 	bool in_auth, auth_ok, auth_blocked;
 	char line[128];           /* the server reply line being read */
 	size_t line_len;
@@ -147,10 +163,6 @@ static void smtp_priv_free(struct smtp_priv *p)
 
 static int check_tls_mode(const struct conf_smtp *s, char **err)
 {
-	if (s->tls == TLS_IMPLICIT)
-		return seterr(err, "[smtp] tls = tls (implicit TLS, port 465) is not supported: "
-			      "libesmtp only starts TLS through STARTTLS; use tls = starttls "
-			      "(port 587)");
 	if (s->tls == TLS_NONE && !is_loopback(s->host))
 		return seterr(err, "[smtp] tls = none is allowed only towards a loopback host "
 			      "(127.0.0.1, ::1, localhost), not '%s'", s->host);
@@ -191,7 +203,7 @@ static int smtp_open(struct channel *ch, char **err)
 		}
 		p->user = xstrdup(s->user);
 	}
-	if (p->tls == TLS_STARTTLS && load_store(p, s->ca_file, err) < 0)
+	if (p->tls != TLS_NONE && load_store(p, s->ca_file, err) < 0)
 		goto fail;
 	auth_client_init();
 	ch->priv = p;
@@ -291,7 +303,7 @@ static void nodelay(int fd, int port)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void nodelay_to_server(const struct smtp_priv *p)
+static void nodelay_to_server(int port)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (d == NULL) {
@@ -301,7 +313,7 @@ static void nodelay_to_server(const struct smtp_priv *p)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
-			nodelay(atoi(e->d_name), p->port);
+			nodelay(atoi(e->d_name), port);
 	closedir(d);
 }
 
@@ -314,7 +326,7 @@ static void event_cb(smtp_session_t s, int event, void *arg, ...)
 	va_start(ap, arg);
 	switch (event) {
 	case SMTP_EV_CONNECT:
-		nodelay_to_server(run->p);
+		nodelay_to_server(run->server_port);
 		break;
 	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
 		/* OpenSSL verified the configured name in the handshake
@@ -430,13 +442,19 @@ static const char *msg_cb(void **ctx, int *len, void *arg)
 static int session_setup(smtp_session_t s, struct smtp_run *run, auth_context_t *auth)
 {
 	const struct smtp_priv *p = run->p;
-	smtp_set_server(s, p->hostport);
+	smtp_set_server(s, run->server);
 	if (p->helo)
 		smtp_set_hostname(s, p->helo);
 	static const int which[] = { Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
 				     Timeout_TRANSFER, Timeout_DATA2 };
 	for (size_t i = 0; i < ARRAY_LEN(which); i++)
 		smtp_set_timeout(s, which[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, p->timeout_ms);
+	/* Through a tunnel the greeting waits for its connect and handshake
+	 * too (one timeout for both): let the tunnel give up first, with its
+	 * reason, and the server still a whole timeout for the greeting. */
+	if (p->tls == TLS_IMPLICIT)
+		smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM,
+				 2 * p->timeout_ms);
 	smtp_set_eventcb(s, event_cb, run);
 	smtp_set_monitorcb(s, monitor_cb, run, 0);
 	*auth = NULL;
@@ -538,6 +556,11 @@ static bool classify(const struct smtp_msg *m, struct delivery *d)
 static char *session_failure(const struct smtp_run *run, int started)
 {
 	char buf[128];
+	bool refused = run->last_reply[0] == '4' || run->last_reply[0] == '5';
+	/* The tunnel's connect, DNS or certificate failure, or its relay's I/O
+	 * error; but a server's own refusal (a 421 before it hung up) says more. */
+	if (run->tunnel_err && !refused)
+		return xstrdup(run->tunnel_err);
 	if (run->tls_err[0])
 		return xstrdup(run->tls_err);
 	if (run->no_starttls)
@@ -545,7 +568,7 @@ static char *session_failure(const struct smtp_run *run, int started)
 	if (run->p->password && !run->auth_ok)
 		return xasprintf("authentication failed%s%s", run->auth_reply[0] ? ": " : " (AUTH not offered)",
 				 run->auth_reply);
-	if (run->last_reply[0] == '4' || run->last_reply[0] == '5')
+	if (refused)
 		return xasprintf("server said: %s", run->last_reply);
 	if (!started || smtp_errno() != 0)
 		return xasprintf("%s: %s", run->p->hostport,
@@ -553,20 +576,48 @@ static char *session_failure(const struct smtp_run *run, int started)
 	return xstrdup("the session ended early");
 }
 
+/* Implicit TLS: a tunnel for this session, and libesmtp pointed at it. */
+static int tunnel_start(struct smtp_run *run, struct tls_tunnel **tun, char *server, size_t n)
+{
+	const struct smtp_priv *p = run->p;
+	char *prefix = xasprintf("smtp: %s: tunnel", p->hostport);
+	struct tls_tunnel_conf tc = { .host = p->host, .port = p->port, .store = p->store,
+				      .timeout_ms = p->timeout_ms, .log_prefix = prefix };
+	int rc = tls_tunnel_open(&tc, tun, &run->tunnel_err);
+	free(prefix);
+	if (rc < 0)
+		return -1;
+	run->server_port = tls_tunnel_port(*tun);
+	snprintf(server, n, "127.0.0.1:%d", run->server_port);
+	run->server = server;
+	return 0;
+}
+
 /* Run one session over msgs; fills out[] for every notice it settled and
  * returns how many. The rest are left with outcome unset (detail NULL). */
 static size_t run_session(const struct smtp_priv *p, struct smtp_msg *msgs, size_t k,
 			  struct notice *const *batch, struct delivery *out, char **why)
 {
-	struct smtp_run run = { .p = p };
+	struct smtp_run run = { .p = p, .server = p->hostport, .server_port = p->port };
 	smtp_session_t s = smtp_create_session();
-	auth_context_t auth;
+	auth_context_t auth = NULL;
+	struct tls_tunnel *tun = NULL;
+	char tunnel_server[32];
 	int started = 0;
 	for (size_t i = 0; i < k; i++)
 		msgs[i].run = &run;
 	add_messages(s, p, msgs, k, batch);
-	if (session_setup(s, &run, &auth) == 0)
+	/* A tunnel that cannot start leaves run.tunnel_err. */
+	bool ready = p->tls != TLS_IMPLICIT ||
+		     tunnel_start(&run, &tun, tunnel_server, sizeof(tunnel_server)) == 0;
+	if (ready && session_setup(s, &run, &auth) == 0)
 		started = smtp_start_session(s);
+	if (tun) {
+		char *f;
+		tls_tunnel_close(tun, &f);
+		free(run.tunnel_err);
+		run.tunnel_err = f;
+	}
 	char ebuf[128];
 	log_debug("smtp: %s: session ended (%d): %s", p->hostport, started,
 		  smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
@@ -583,6 +634,7 @@ static size_t run_session(const struct smtp_priv *p, struct smtp_msg *msgs, size
 		settled++;
 	}
 	*why = session_failure(&run, started);
+	free(run.tunnel_err);
 	smtp_destroy_session(s);
 	if (auth)
 		auth_destroy_context(auth);

@@ -104,6 +104,8 @@ static const struct conf_opt conf_opts[] = {
 	ENUM("smtp", "channel", smtp.mail_channel, "smtp", mail_channel_names),
 	STR("smtp", "host", smtp.host, ""),
 	INT("smtp", "port", smtp.port, "587", 1, 65535),
+	/* starttls (required, port 587), tls (implicit, port 465: through
+	 * channel_smtp.c's tunnel), none (loopback hosts only) */
 	ENUM("smtp", "tls", smtp.tls, "starttls", tls_names),
 	PATH("smtp", "ca_file", smtp.ca_file, ""),
 	STR("smtp", "user", smtp.user, ""),

@@ -2,6 +2,7 @@
 
     from smtpsink import SmtpSink
     sink = SmtpSink(tls=(cert, key), auth=('eimza', 's3cret'))
+    sink = SmtpSink(tls=(cert, key), implicit_tls=True)   # TLS from the start (465)
     sink.start()                      # 127.0.0.1, a free port: sink.port
     ... point the program at 127.0.0.1:sink.port ...
     msgs = sink.wait_for(2)           # bounded wait for 2 accepted messages
@@ -17,13 +18,18 @@ Recording: every accepted message becomes a Message with the envelope
 (mail_from, rcpt_tos), the raw bytes as received (CRLF line ends), the
 parsed email.message.EmailMessage (policy=default: headers decoded from
 RFC 2047), the arrival time (time.time()), and the session's facts: tls
-(STARTTLS was done), auth_user (the login that succeeded, else None) and
-peer. `messages` is a snapshot list, thread-safe; wait_for(n, timeout)
-polls it with a bound. `auth_attempts` lists (mechanism, login, ok) and
-`sni` the server names clients asked for in their TLS handshakes.
+(STARTTLS was done, or the connection was TLS from the start), auth_user
+(the login that succeeded, else None) and peer. `messages` is a
+snapshot list, thread-safe; wait_for(n, timeout) polls it with a bound.
+`auth_attempts` lists (mechanism, login, ok) and `sni` the server names
+clients asked for in their TLS handshakes.
 
 Options:
   tls=(cert, key)      offer STARTTLS with this certificate (see testca.py)
+  implicit_tls=True    with tls: no STARTTLS; every connection is TLS from its
+                       first byte (implicit TLS, as on port 465), and AUTH
+                       is offered at once; `sni` then lists only clients'
+                       names (not the start-up probe's)
   require_tls=True     refuse MAIL before STARTTLS (530)
   auth=(user, pw)      offer AUTH PLAIN and LOGIN; only this pair succeeds;
                        MAIL without a successful AUTH gets 530
@@ -115,6 +121,10 @@ class _Rule:
         self.stage, self.code, self.count, self.match, self.delay = stage, code, count, match, delay
 
 
+def _session_tls(session):
+    return session.ssl is not None or getattr(session, '_sink_tls', False)
+
+
 class _Handler:
     """aiosmtpd hooks; every decision goes through the sink's rules."""
 
@@ -140,7 +150,7 @@ class _Handler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.sink.auth and not session.authenticated:
             return '530 5.7.0 Authentication required'
-        if self.sink.require_tls and session.ssl is None:
+        if self.sink.require_tls and not _session_tls(session):
             return '530 5.7.0 Must issue a STARTTLS command first'
         reply = await self._apply('mail', address)
         if reply:
@@ -171,6 +181,13 @@ class _SinkSMTP(SMTP):
     def __init__(self, sink, *args, **kwargs):
         self._sink = sink
         super().__init__(*args, **kwargs)
+
+    def connection_made(self, transport):
+        first = self.transport is None   # not the switch after STARTTLS
+        super().connection_made(transport)
+        if first:
+            # implicit TLS: the transport is TLS before the first byte
+            self.session._sink_tls = transport.get_extra_info('ssl_object') is not None
 
     async def _handle_client(self):
         rule = self._sink._take('greeting', '')
@@ -206,8 +223,11 @@ class _Controller(Controller):
 
 class SmtpSink:
     def __init__(self, tls=None, require_tls=False, auth=None, auth_require_tls=None,
-                 hostname='sink.test'):
+                 hostname='sink.test', implicit_tls=False):
+        if implicit_tls and not tls:
+            raise ValueError('implicit_tls needs tls=(cert, key)')
         self.tls = tls
+        self.implicit_tls = implicit_tls
         self.require_tls = require_tls
         self.auth = auth
         self.sni = []
@@ -219,13 +239,19 @@ class SmtpSink:
         self.port = None
         kwargs = dict(server_hostname=hostname, ident='eimzad test sink',
                       data_size_limit=10 * 1024 * 1024)
+        self._ssl_context = None    # implicit TLS: the listener's own context
         if tls:
             import ssl
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_cert_chain(tls[0], tls[1])
             ctx.sni_callback = self._on_sni
-            kwargs['tls_context'] = ctx
+            if implicit_tls:
+                # aiosmtpd requires TLS for AUTH only after STARTTLS
+                self._ssl_context = ctx
+                auth_require_tls = False
+            else:
+                kwargs['tls_context'] = ctx
         if auth:
             kwargs['authenticator'] = self._authenticate
             kwargs['auth_require_tls'] = bool(tls) if auth_require_tls is None else auth_require_tls
@@ -241,13 +267,16 @@ class SmtpSink:
         for _ in range(5):         # the free port may be taken meanwhile
             port = free_port()
             c = _Controller(self, _Handler(self), hostname='127.0.0.1', port=port,
-                            ready_timeout=10, **self._kwargs)
+                            ready_timeout=10, ssl_context=self._ssl_context, **self._kwargs)
             try:
                 c.start()
             except Exception as e:  # pragma: no cover - a port race
                 last = e
                 continue
             self._controller, self.port = c, port
+            if self.implicit_tls:
+                with self._lock:
+                    self.sni.clear()    # the controller's own start-up probe
             return self
         raise RuntimeError('smtpsink: cannot start: %s' % last)
 
@@ -319,7 +348,7 @@ class SmtpSink:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode('utf-8', 'surrogateescape')
-        m = Message(envelope.mail_from, envelope.rcpt_tos, raw, session.ssl is not None,
+        m = Message(envelope.mail_from, envelope.rcpt_tos, raw, _session_tls(session),
                     getattr(session, '_sink_user', None), session.peer)
         with self._lock:
             self._qid += 1
