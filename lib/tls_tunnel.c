@@ -76,6 +76,27 @@ static int poll_failed(struct tls_tunnel *t)
 	return -1;
 }
 
+/* poll() the entries of pf, the last of which is the stop eventfd.
+ * 1: one of the others is ready; 0: deadline passed; -1: stopped. */
+static int wait_poll(struct tls_tunnel *t, struct pollfd *pf, nfds_t n, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0)
+			return 0;
+		int r = poll(pf, n, left > INT_MAX ? INT_MAX : (int)left);
+		if (r < 0 && errno != EINTR)
+			return poll_failed(t);
+		if (r <= 0)
+			continue;
+		if (pf[n - 1].revents) {
+			t->stopping = true;
+			return -1;
+		}
+		return 1;
+	}
+}
+
 /* Wait until fd has one of events (fd < 0 or no events: only the stop
  * and the deadline count). 1: ready; 0: deadline passed; -1: stopped. */
 static int wait_fd(struct tls_tunnel *t, int fd, short events, int64_t deadline)
@@ -84,22 +105,7 @@ static int wait_fd(struct tls_tunnel *t, int fd, short events, int64_t deadline)
 		{ .fd = events ? fd : -1, .events = events },
 		{ .fd = t->stopfd, .events = POLLIN },
 	};
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0)
-			return 0;
-		int r = poll(pf, 2, left > INT_MAX ? INT_MAX : (int)left);
-		if (r < 0 && errno != EINTR)
-			return poll_failed(t);
-		if (r <= 0)
-			continue;
-		if (pf[1].revents) {
-			t->stopping = true;
-			return -1;
-		}
-		if (pf[0].revents)
-			return 1;
-	}
+	return wait_poll(t, pf, 2, deadline);
 }
 
 /* ---- 2. accept one connection of ours ---- */
@@ -401,21 +407,7 @@ static int wait_both(struct tls_tunnel *t, short cev, short sev, int64_t deadlin
 		{ .fd = sev ? t->sfd : -1, .events = sev },
 		{ .fd = t->stopfd, .events = POLLIN },
 	};
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0)
-			return 0;
-		int r = poll(pf, 3, left > INT_MAX ? INT_MAX : (int)left);
-		if (r < 0 && errno != EINTR)
-			return poll_failed(t);
-		if (r <= 0)
-			continue;
-		if (pf[2].revents) {
-			t->stopping = true;
-			return -1;
-		}
-		return 1;
-	}
+	return wait_poll(t, pf, 3, deadline);
 }
 
 /* Until either side ends. Once stopped, forward only what is already
