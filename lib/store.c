@@ -1377,7 +1377,6 @@ static int recover(struct store *s, char **err)
 			log_info("store: %s: %zu committed transactions (%zu records) replayed "
 				 "from the journal", s->dir, res.txns, res.records);
 		if (s->mode != STORE_READER) {
-			s->had_corruption = res.corrupt;
 			if (res.corrupt)
 				save_corrupt_journal(s, &data);
 			remove_temp_files(s);
