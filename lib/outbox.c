@@ -240,11 +240,10 @@ struct worker {
 	struct channel ch;      /* this slot's own instance of the channel */
 	bool ch_open;
 	int weight;             /* its transfers, toward global_concurrency */
-	pthread_t thread;
-	bool started;
+	pthread_t thread;       /* running: worker_start() returns only started ones */
 	pthread_cond_t cv;
 	struct notice **batch;  /* assigned by the owner while idle */
-	size_t nbatch, capbatch;
+	size_t nbatch;
 	bool busy;              /* a batch assigned, its outcomes not posted yet */
 	bool exited, abandoned;
 };
@@ -284,11 +283,6 @@ struct outbox {
 	} fresh[FRESH_MAX];
 	size_t nfresh;
 	uint64_t fresh_commit;
-};
-
-static const char *const outcome_names[] = {
-	[DLV_SENT] = "sent", [DLV_TEMPFAIL] = "tempfail",
-	[DLV_PERMFAIL] = "permfail", [DLV_DOWN] = "down",
 };
 
 static void delivery_free(struct delivery *d)
@@ -406,7 +400,7 @@ static void *worker_main(void *arg)
 		struct notice **batch = w->batch;
 		size_t n = w->nbatch;
 		w->batch = NULL;
-		w->nbatch = w->capbatch = 0;
+		w->nbatch = 0;
 		pthread_mutex_unlock(&sh->mu);
 		worker_send(w, batch, n);       /* returns with the lock held */
 	}
@@ -488,7 +482,6 @@ static const char *who(const struct notice *n, char *buf, size_t len)
 	return n->medium == MEDIUM_SMS ? mask_phone(n->to, buf, len) : n->to;
 }
 
-/* NULL if the notice may be queued, else why not. */
 /* Is a medium on? With channels: a channel was given for it. Queue-only
  * (no channels at all): the configuration says whether the daemon has one. */
 static bool medium_on(const struct outbox *ob, enum medium m)
@@ -498,6 +491,7 @@ static bool medium_on(const struct outbox *ob, enum medium m)
 	return (m == MEDIUM_MAIL ? ob->c->smtp.mail_channel : ob->c->sms.sms_channel) != CHANNEL_NONE;
 }
 
+/* NULL if the notice may be queued, else why not. */
 static const char *refusal(const struct outbox *ob, const struct notice *n)
 {
 	if ((unsigned)n->medium > MEDIUM_SMS)
@@ -785,7 +779,6 @@ static bool feed(struct outbox *ob, struct lane *l, struct worker *w, enum mediu
 	pthread_mutex_lock(&ob->sh->mu);
 	w->batch = batch;
 	w->nbatch = n;
-	w->capbatch = cap;
 	w->busy = true;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&ob->sh->mu);
@@ -1048,7 +1041,7 @@ static void log_down_details(struct result *list)
 			continue;
 		said[r->medium] = true;
 		log_warnx("outbox: %s channel: %s", medium_name(r->medium),
-			  r->d.detail ? r->d.detail : outcome_names[DLV_DOWN]);
+			  r->d.detail ? r->d.detail : "down");
 	}
 }
 
@@ -1131,7 +1124,6 @@ static struct worker *worker_start(struct outbox *ob, const struct channel *prot
 		seterr(err, "outbox: starting a worker: %s", strerror(e));
 		return NULL;
 	}
-	w->started = true;
 	return w;
 }
 
@@ -1228,7 +1220,7 @@ int outbox_open(struct store *st, const struct config *c, struct channel *channe
  * (its notices stay queued in the store and go at the next start). */
 static void stop_worker(struct outbox *ob, struct worker *w, const struct timespec *deadline)
 {
-	if (!w->started || pthread_timedjoin_np(w->thread, NULL, deadline) == 0) {
+	if (pthread_timedjoin_np(w->thread, NULL, deadline) == 0) {
 		worker_free(w);
 		return;
 	}

@@ -506,6 +506,17 @@ static bool store_exists(struct store *s, const char *coll, const char *id)
 	return there;
 }
 
+/* Open a folder under the state directory for reading; NULL if it is
+ * absent or cannot be read. */
+static DIR *opendir_at(int dirfd, const char *rel)
+{
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL && fd >= 0)
+		close(fd);
+	return d;
+}
+
 /* The id of a directory entry that is a document, or NULL. */
 static const char *entry_id(const char *name, char *out, size_t len)
 {
@@ -564,10 +575,7 @@ int store_foreach(struct store *s, const char *coll,
 	struct hashmap *later = hm_new();
 	for (size_t i = 0; ids && ids[i]; i++)
 		hm_put(later, ids[i], ids[i]);
-	int fd = openat(s->dirfd, coll, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL && fd >= 0)
-		close(fd);
+	DIR *d = opendir_at(s->dirfd, coll);
 	struct dirent *e;
 	char idbuf[160];
 	while (d != NULL && rc == 0 && (e = readdir(d)) != NULL) {
@@ -598,10 +606,7 @@ size_t store_count(struct store *s, const char *coll)
 	if (!coll_valid(coll))
 		return 0;
 	size_t n = 0;
-	int fd = openat(s->dirfd, coll, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL && fd >= 0)
-		close(fd);
+	DIR *d = opendir_at(s->dirfd, coll);
 	struct dirent *e;
 	char idbuf[160];
 	while (d != NULL && (e = readdir(d)) != NULL) {
@@ -1289,10 +1294,7 @@ static void remove_temp_files(struct store *s)
 	while (top != NULL && (e = readdir(top)) != NULL) {
 		if (!coll_valid(e->d_name))
 			continue;
-		int fd = openat(s->dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-		if (d == NULL && fd >= 0)
-			close(fd);
+		DIR *d = opendir_at(s->dirfd, e->d_name);
 		struct dirent *f;
 		while (d != NULL && (f = readdir(d)) != NULL)
 			if (f->d_name[0] == '.' && str_endswith(f->d_name, ".json.tmp"))
@@ -1375,7 +1377,6 @@ static int recover(struct store *s, char **err)
 			log_info("store: %s: %zu committed transactions (%zu records) replayed "
 				 "from the journal", s->dir, res.txns, res.records);
 		if (s->mode != STORE_READER) {
-			s->had_corruption = res.corrupt;
 			if (res.corrupt)
 				save_corrupt_journal(s, &data);
 			remove_temp_files(s);

@@ -125,7 +125,6 @@ struct store {
 	struct store_stats stats;
 	bool broken;                    /* a journal sync failed: refuse commits */
 	bool closing;                   /* store_close(): no zero-filling ahead */
-	bool had_corruption;
 	bool chmod_files;               /* the umask would narrow FILE_MODE */
 	size_t checkpoint_bytes;
 	store_step_fn step;

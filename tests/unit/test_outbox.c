@@ -255,6 +255,9 @@ static int pump(struct env *e, time_t now)
 			fail_msg("collect: %s", err);
 		total += n;
 	}
+	if (outbox_in_flight(e->ob) > 0)
+		fail_msg("%zu notices still in flight after 1000 collects",
+			 outbox_in_flight(e->ob));
 	return total;
 }
 

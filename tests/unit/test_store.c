@@ -57,6 +57,14 @@ static void commit_ok(struct txn *t)
 		fail_msg("commit: %s", err ? err : "?");
 }
 
+/* One transaction putting doc_x(x) as coll/id, committed. */
+static void put_ok(struct store *s, const char *coll, const char *id, int x)
+{
+	struct txn *t = store_begin(s);
+	txn_put(t, coll, id, doc_x(x));
+	commit_ok(t);
+}
+
 static int count_cb(void *ctx, const char *id, json_object *doc)
 {
 	(void)id;
@@ -202,11 +210,9 @@ static void test_txn_reads_own_writes(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct store *s = open_ok(dir, STORE_DAEMON);
-	struct txn *t = store_begin(s);
-	txn_put(t, "apps", "A", doc_x(1));
-	commit_ok(t);
+	put_ok(s, "apps", "A", 1);
 
-	t = store_begin(s);
+	struct txn *t = store_begin(s);
 	assert_true(txn_empty(t));
 	json_object *o = txn_get(t, "apps", "A");
 	assert_non_null(o);
@@ -478,9 +484,7 @@ static void test_torn_tail_every_offset(void **state)
 			store_close(s);
 			s = open_ok(sdir, STORE_WRITER);    /* and again: nothing changes */
 			assert_int_equal(which_state(s), want);
-			struct txn *t = store_begin(s);      /* the journal takes new commits */
-			txn_put(t, "apps", "D", doc_x(9));
-			commit_ok(t);
+			put_ok(s, "apps", "D", 9);      /* the journal takes new commits */
 			store_close(s);
 			s = open_ok(sdir, STORE_READER);
 			assert_int_equal(get_x(s, "apps", "D"), 9);
@@ -737,9 +741,7 @@ static void test_temp_files_cleaned(void **state)
 	quiet();
 	char *dir = tu_tmpdir();
 	struct store *s = open_ok(dir, STORE_DAEMON);
-	struct txn *t = store_begin(s);
-	txn_put(t, "apps", "A", doc_x(1));
-	commit_ok(t);
+	put_ok(s, "apps", "A", 1);
 	store_close(s);
 	/* what a crash during an apply leaves: a temp file and the journal */
 	write_file(dir, "apps/.B.json.tmp", "{\"x\":", 5);
@@ -835,9 +837,7 @@ static void test_write_behind(void **state)
 	assert_int_equal(store_count(s, "apps"), 1);
 
 	/* a change waits in memory; the file keeps the previous version */
-	t = store_begin(s);
-	txn_put(t, "apps", "A", doc_x(12));
-	commit_ok(t);
+	put_ok(s, "apps", "A", 12);
 	assert_int_equal(file_x(dir, "apps/A.json"), 11);
 	assert_int_equal(get_x(s, "apps", "A"), 12);
 	assert_int_equal(foreach_count(s, "apps"), 1);
@@ -872,15 +872,14 @@ static void test_created_and_deleted_never_on_disk(void **state)
 	(void)state;
 	char *dir = tu_tmpdir();
 	struct store *s = open_ok(dir, STORE_DAEMON);
-	struct txn *t = store_begin(s);
-	txn_put(t, "outq", "keep", doc_x(1));
-	commit_ok(t);
+	put_ok(s, "outq", "keep", 1);
 	assert_int_equal(store_flush(s, NULL), 0);
 	char *folder = xasprintf("%s/outq", dir);
 	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	assert_true(in >= 0);
 	assert_true(inotify_add_watch(in, folder, IN_CREATE | IN_MOVED_TO | IN_DELETE |
 				      IN_MODIFY) >= 0);
+	struct txn *t;
 	for (int k = 0; k < 3; k++) {
 		t = store_begin(s);
 		txn_put(t, "outq", "q1", doc_x(k));
@@ -922,9 +921,7 @@ static void test_flush_due(void **state)
 	struct store *s = open_ok(dir, STORE_DAEMON);
 	assert_int_equal(store_flush_due(s), 0);            /* nothing pending */
 	int64_t before = mono_ms();
-	struct txn *t = store_begin(s);
-	txn_put(t, "apps", "A", doc_x(1));
-	commit_ok(t);
+	put_ok(s, "apps", "A", 1);
 	int64_t after = mono_ms(), due = store_flush_due(s);
 	assert_true(due >= before + STORE_FLUSH_IDLE_MS && due <= after + STORE_FLUSH_IDLE_MS);
 	store_tick(s);                                      /* not due yet */
@@ -937,15 +934,13 @@ static void test_flush_due(void **state)
 
 	/* under a steady flow: the oldest pending document's age decides */
 	store_set_flush_delays(s, 60000, 0);
-	t = store_begin(s);
-	txn_put(t, "apps", "B", doc_x(2));
-	commit_ok(t);
+	put_ok(s, "apps", "B", 2);
 	assert_true(store_flush_due(s) <= mono_ms());
 	store_tick(s);
 	assert_true(path_exists(dir, "apps/B.json"));
 
 	/* after a burst, a bounded part a tick, and the deadline stays passed */
-	t = store_begin(s);
+	struct txn *t = store_begin(s);
 	for (int k = 0; k < STORE_TICK_DOCS * 2 + 10; k++) {
 		char id[16];
 		snprintf(id, sizeof(id), "N%d", k);
@@ -978,13 +973,11 @@ static void test_flush_failure_keeps_journal(void **state)
 	quiet();
 	char *dir = tu_tmpdir();
 	struct store *s = open_ok(dir, STORE_DAEMON);
-	struct txn *t = store_begin(s);
-	txn_put(t, "apps", "A", doc_x(1));
-	commit_ok(t);
+	put_ok(s, "apps", "A", 1);
 	assert_int_equal(store_flush(s, NULL), 0);
 	char *blocker = xasprintf("%s/apps/X.json", dir);
 	assert_int_equal(mkdir(blocker, 0700), 0);          /* rename onto it fails */
-	t = store_begin(s);
+	struct txn *t = store_begin(s);
 	txn_put(t, "apps", "X", doc_x(7));
 	txn_put(t, "apps", "Y", doc_x(8));
 	commit_ok(t);
@@ -1148,9 +1141,7 @@ static void test_journal_zero_filled(void **state)
 		if (size_of(dir, "journal") != STORE_PREZERO_BYTES)
 			_exit(4);
 		for (int k = 1; k <= 3; k++) {
-			struct txn *t = store_begin(s);
-			txn_put(t, "apps", "A", doc_x(k));
-			commit_ok(t);
+			put_ok(s, "apps", "A", k);
 		}
 		if (size_of(dir, "journal") != STORE_PREZERO_BYTES)
 			_exit(5);               /* written in place */
@@ -1166,9 +1157,7 @@ static void test_journal_zero_filled(void **state)
 	struct store *s = open_ok(dir, STORE_WRITER);       /* replays, empties */
 	assert_int_equal(get_x(s, "apps", "A"), 3);
 	assert_int_equal(size_of(dir, "journal"), 0);
-	struct txn *t = store_begin(s);
-	txn_put(t, "apps", "B", doc_x(4));
-	commit_ok(t);
+	put_ok(s, "apps", "B", 4);
 	store_close(s);
 	assert_int_equal(size_of(dir, "journal"), 0);       /* closed: checkpointed, empty */
 	s = open_ok(dir, STORE_DAEMON);
@@ -1192,7 +1181,7 @@ static void test_journal_zero_filled(void **state)
 	assert_int_equal(get_x(r, "apps", "Z"), -1);
 	store_close(r);
 	s = open_ok(dir, STORE_DAEMON);
-	t = store_begin(s);
+	struct txn *t = store_begin(s);
 	char big[6000];
 	memset(big, 'b', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
