@@ -678,10 +678,12 @@ static int retry_after(CURL *h)
 
 static void judge_status(struct sms_priv *p, struct xfer *x, long code, struct delivery *d)
 {
-	char *ex = reply_excerpt(p, x);
-	if (status_ok(p, code))
+	if (status_ok(p, code)) {
 		judge_success(p, x, code, d);
-	else if (code == 429 || code == 503)
+		return;
+	}
+	char *ex = reply_excerpt(p, x);
+	if (code == 429 || code == 503)
 		delivery_set(d, DLV_TEMPFAIL, retry_after(x->h), "HTTP %ld: %s", code, ex);
 	else if (code >= 500 || code == 408)
 		delivery_set(d, DLV_TEMPFAIL, 0, "HTTP %ld: %s", code, ex);
