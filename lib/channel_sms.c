@@ -73,6 +73,7 @@
 #include "log.h"
 #include "phone.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -355,10 +356,12 @@ static int check_url(const char *url, char **err)
 		return seterr(err, "[sms] url: an https:// URL is required");
 	CURLU *u = curl_url();
 	char *host = NULL;
+	unsigned char a[4];
 	bool loop = false;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		loop = str_ieq(host, "localhost") || str_startswith(host, "127.") || str_ieq(host, "[::1]");
+		loop = str_ieq(host, "localhost") || str_ieq(host, "[::1]") ||
+		       (inet_pton(AF_INET, host, a) == 1 && a[0] == 127);
 	curl_free(host);
 	curl_url_cleanup(u);
 	if (!loop)
@@ -678,10 +681,12 @@ static int retry_after(CURL *h)
 
 static void judge_status(struct sms_priv *p, struct xfer *x, long code, struct delivery *d)
 {
-	char *ex = reply_excerpt(p, x);
-	if (status_ok(p, code))
+	if (status_ok(p, code)) {
 		judge_success(p, x, code, d);
-	else if (code == 429 || code == 503)
+		return;
+	}
+	char *ex = reply_excerpt(p, x);
+	if (code == 429 || code == 503)
 		delivery_set(d, DLV_TEMPFAIL, retry_after(x->h), "HTTP %ld: %s", code, ex);
 	else if (code >= 500 || code == 408)
 		delivery_set(d, DLV_TEMPFAIL, 0, "HTTP %ld: %s", code, ex);

@@ -68,6 +68,7 @@
 #include "log.h"
 #include "mailfmt.h"
 #include "tls_tunnel.h"
+#include "tlsverify.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -130,12 +131,6 @@ static bool is_loopback(const char *host)
 	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
 }
 
-static bool is_ip_literal(const char *host)
-{
-	unsigned char a[4];
-	return inet_pton(AF_INET, host, a) == 1;
-}
-
 static int load_store(struct smtp_priv *p, const char *ca_file, char **err)
 {
 	p->store = X509_STORE_new();
@@ -186,7 +181,7 @@ static int smtp_open(struct channel *ch, char **err)
 	p->helo = str_empty(s->helo) ? NULL : xstrdup(s->helo);
 	p->tls = s->tls;
 	p->port = s->port;
-	p->host_is_ip = is_ip_literal(s->host);
+	p->host_is_ip = tls_host_is_ip(s->host);
 	p->timeout_ms = (long)(s->timeout.n > 0 ? s->timeout.n : 60) * 1000;
 	if (mailfmt_envelope_from(ch->conf, &p->env_from, err) < 0)
 		goto fail;

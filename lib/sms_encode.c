@@ -30,6 +30,7 @@
  * total.
  */
 #include "phone.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -107,61 +108,6 @@ static int gsm_cost(uint32_t cp, bool turkish)
 	return 0;
 }
 
-/* Decode one UTF-8 sequence (strict: no overlongs, no surrogates);
- * invalid input yields U+FFFD and consumes one byte. */
-static uint32_t next_cp(const unsigned char **pp)
-{
-	const unsigned char *p = *pp;
-	uint32_t c = p[0];
-	int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-	if (n == 0) {
-		*pp = p + 1;
-		return c;
-	}
-	if (n < 0)
-		goto bad;
-	c &= 0x3F >> n;
-	for (int i = 1; i <= n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			goto bad;
-		c = (c << 6) | (p[i] & 0x3F);
-	}
-	static const uint32_t min[] = { 0, 0x80, 0x800, 0x10000 };
-	if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		goto bad;
-	*pp = p + n + 1;
-	return c;
-bad:
-	*pp = p + 1;
-	return 0xFFFD;
-}
-
-static void put_cp(struct buf *b, uint32_t cp)
-{
-	char s[4];
-	size_t n;
-	if (cp < 0x80) {
-		s[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		s[0] = (char)(0xC0 | (cp >> 6));
-		s[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		s[0] = (char)(0xE0 | (cp >> 12));
-		s[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		s[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		s[0] = (char)(0xF0 | (cp >> 18));
-		s[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		s[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		s[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	buf_add(b, s, n);
-}
-
 /* A text as code points (invalid UTF-8 already replaced). */
 struct cps {
 	uint32_t *v;
@@ -173,9 +119,9 @@ static void cps_from_utf8(const char *text, struct cps *out)
 	size_t len = strlen(text);
 	out->v = xcalloc(len + 1, sizeof(uint32_t));
 	out->n = 0;
-	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+	const char *p = text, *end = text + len;
 	while (p < end)
-		out->v[out->n++] = next_cp(&p);
+		out->v[out->n++] = utf8_next(&p, end);
 }
 
 static char *cps_to_utf8(const uint32_t *v, size_t n)
@@ -183,7 +129,7 @@ static char *cps_to_utf8(const uint32_t *v, size_t n)
 	struct buf b = BUF_INIT;
 	buf_reserve(&b, n + 1);
 	for (size_t i = 0; i < n; i++)
-		put_cp(&b, v[i]);
+		utf8_put(&b, v[i]);
 	if (b.p == NULL)
 		return xstrdup("");
 	return buf_steal(&b);
@@ -203,7 +149,7 @@ static void transliterate(struct cps *t)
 		if (rep == NULL && gsm_cost(cp, false) == 0)
 			rep = "?";
 		if (rep == NULL)
-			put_cp(&out, cp);
+			utf8_put(&out, cp);
 		else
 			buf_adds(&out, rep);
 	}

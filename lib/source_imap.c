@@ -41,6 +41,7 @@
  */
 #include "source.h"
 #include "log.h"
+#include "text.h"
 #include "tlsverify.h"
 
 #include <arpa/inet.h>
@@ -140,37 +141,6 @@ static int imap_err(struct source *s, char **err, const char *what, int r)
 
 /* ---- folder names ---------------------------------------------------- */
 
-/* The next code point of UTF-8 s at *i, or -1 if the bytes are not UTF-8. */
-static long utf8_next(const unsigned char *s, size_t *i)
-{
-	static const long least[] = { 0, 0x80, 0x800, 0x10000 };
-	unsigned int c = s[*i];
-	int n;
-	long cp;
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	if ((c & 0xE0) == 0xC0)
-		n = 1, cp = c & 0x1F;
-	else if ((c & 0xF0) == 0xE0)
-		n = 2, cp = c & 0x0F;
-	else if ((c & 0xF8) == 0xF0)
-		n = 3, cp = c & 0x07;
-	else
-		return -1;
-	for (int k = 1; k <= n; k++) {
-		unsigned int d = s[*i + k];      /* stops at the NUL: not 10xxxxxx */
-		if ((d & 0xC0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (d & 0x3F);
-	}
-	*i += (size_t)n + 1;
-	if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return -1;
-	return cp;
-}
-
 /* Modified base64: ',' where base64 has '/'. */
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
@@ -190,27 +160,25 @@ static void mutf7_unit(struct buf *b, uint32_t *bits, int *nbits, uint32_t unit)
  * RFC 3501 5.1.3), which servers expect; NULL if it is not UTF-8. */
 static char *mutf7(const char *utf8)
 {
-	const unsigned char *s = (const unsigned char *)utf8;
+	size_t len = strlen(utf8);
+	if (!utf8_valid(utf8, len))
+		return NULL;
+	const char *s = utf8, *end = utf8 + len;
 	struct buf out = BUF_INIT;
-	size_t i = 0;
-	while (s[i] != '\0') {
-		if (s[i] >= 0x20 && s[i] <= 0x7e) {
-			if (s[i] == '&')
+	while (s < end) {
+		if (*s >= 0x20 && *s <= 0x7e) {
+			if (*s == '&')
 				buf_adds(&out, "&-");
 			else
-				buf_addc(&out, (char)s[i]);
-			i++;
+				buf_addc(&out, *s);
+			s++;
 			continue;
 		}
 		uint32_t bits = 0;
 		int nbits = 0;
 		buf_addc(&out, '&');
-		while (s[i] != '\0' && !(s[i] >= 0x20 && s[i] <= 0x7e)) {
-			long cp = utf8_next(s, &i);
-			if (cp < 0) {
-				buf_free(&out);
-				return NULL;
-			}
+		while (s < end && !(*s >= 0x20 && *s <= 0x7e)) {
+			uint32_t cp = utf8_next(&s, end);
 			if (cp >= 0x10000) {
 				cp -= 0x10000;
 				mutf7_unit(&out, &bits, &nbits, 0xD800 | (uint32_t)(cp >> 10));

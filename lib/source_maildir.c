@@ -21,12 +21,13 @@
  * fetched again; the daemon's Message-ID set skips it. No fsync here.
  */
 #include "source.h"
+#include "hashmap.h"
 #include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libetpan/chash.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@
 struct maildir_src {
 	int ino_fd;              /* inotify on new/, -1 when disconnected */
 	uint32_t next_uid;
-	chash *given;            /* file name -> uid, returned and not marked */
+	struct hashmap *given;   /* file name -> uid (never 0), returned and not marked */
 };
 
 /* A file of new/ considered by one fetch. */
@@ -72,11 +73,8 @@ static int md_connect(struct source *s, char **err)
 		if (rc < 0)
 			return -1;
 	}
-	if (m->given == NULL) {
-		m->given = chash_new(CHASH_DEFAULTSIZE, CHASH_COPYALL);
-		if (m->given == NULL)
-			fatalx("maildir: out of memory");
-	}
+	if (m->given == NULL)
+		m->given = hm_new();
 	if (m->ino_fd < 0) {
 		char *p = xasprintf("%s/new", dir);
 		m->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -95,27 +93,25 @@ static int md_connect(struct source *s, char **err)
 	return 0;
 }
 
+/* The uid is stored as the value itself: uids start at 1, so NULL
+ * (absent) is never a uid. */
 static bool given_get(struct maildir_src *m, const char *name, uint32_t *uid)
 {
-	chashdatum key = { (void *)name, (unsigned int)strlen(name) }, val;
-	if (chash_get(m->given, &key, &val) < 0)
+	void *v = hm_get(m->given, name);
+	if (v == NULL)
 		return false;
-	memcpy(uid, val.data, sizeof(*uid));
+	*uid = (uint32_t)(uintptr_t)v;
 	return true;
 }
 
 static void given_set(struct maildir_src *m, const char *name, uint32_t uid)
 {
-	chashdatum key = { (void *)name, (unsigned int)strlen(name) };
-	chashdatum val = { &uid, sizeof(uid) };
-	if (chash_set(m->given, &key, &val, NULL) < 0)
-		fatalx("maildir: out of memory");
+	hm_put(m->given, name, (void *)(uintptr_t)uid);
 }
 
 static void given_del(struct maildir_src *m, const char *name)
 {
-	chashdatum key = { (void *)name, (unsigned int)strlen(name) };
-	chash_delete(m->given, &key, NULL);
+	hm_del(m->given, name);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -349,8 +345,7 @@ static void md_disconnect(struct source *s)
 	if (m->ino_fd >= 0)
 		close(m->ino_fd);
 	m->ino_fd = -1;
-	if (m->given != NULL)
-		chash_free(m->given);
+	hm_free(m->given);
 	m->given = NULL;
 	m->next_uid = 1;
 }

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "tlsverify.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -240,12 +241,6 @@ static int dial(struct tls_tunnel *t, int64_t deadline)
 
 /* ---- 4. handshake ---- */
 
-static bool host_is_ip(const char *host)
-{
-	unsigned char a[16];
-	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 /* The same checks as the STARTTLS path of channel_smtp.c, but TLS 1.3 is
  * allowed: libesmtp never sees this TLS layer. */
 static int tls_setup(struct tls_tunnel *t)
@@ -263,7 +258,7 @@ static int tls_setup(struct tls_tunnel *t)
 #endif
 	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(t->ctx);
 	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	bool ip = host_is_ip(t->host);
+	bool ip = tls_host_is_ip(t->host);
 	if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, t->host)
 		: X509_VERIFY_PARAM_set1_host(vp, t->host, 0)) != 1)
 		return fail(t, "TLS: cannot check certificates for '%s'", t->host);

@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A notice built here: the notice module's own constructor belongs to
- * the store and is not needed for sending. */
+/* A notice from the notices file's simpler shape (not notice_from_json's
+ * stored form: no version, state or RFC 3339 times). */
 static struct notice *tnotice(json_object *o)
 {
-	struct notice *n = xcalloc(1, sizeof(*n));
+	struct notice *n = notice_new();
 	static const struct { const char *key; size_t off; } strs[] = {
 		{ "id", offsetof(struct notice, id) },
 		{ "to", offsetof(struct notice, to) },
@@ -54,20 +54,6 @@ static struct notice *tnotice(json_object *o)
 	if (json_object_object_get_ex(o, "created", &v))
 		n->created = (time_t)json_object_get_int64(v);
 	return n;
-}
-
-static void tnotice_free(struct notice *n)
-{
-	free(n->id);
-	free(n->to);
-	free(n->subject);
-	free(n->body);
-	free(n->body_html);
-	free(n->message_id);
-	free(n->in_reply_to);
-	free(n->references);
-	free(n->kind);
-	free(n);
 }
 
 static json_object *result_json(const struct notice *n, const struct delivery *d)
@@ -244,7 +230,7 @@ int main(int argc, char **argv)
 	}
 	channel_destroy(ch);
 	for (size_t i = 0; i < n; i++)
-		tnotice_free(ns[i]);
+		notice_free(ns[i]);
 	free(ns);
 	json_object_put(arr);
 	config_free(&c);

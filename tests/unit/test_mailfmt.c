@@ -287,7 +287,7 @@ static void test_qp(void **state)
 
 static struct notice *mk_notice(void)
 {
-	struct notice *n = xcalloc(1, sizeof(*n));
+	struct notice *n = notice_new();
 	n->id = xstrdup("n0123456789abcdef0123456789abcdef");
 	n->medium = MEDIUM_MAIL;
 	n->to = xstrdup("ayse.yilmaz@example.edu.tr");
@@ -295,19 +295,6 @@ static struct notice *mk_notice(void)
 	n->body = xstrdup("Sayın Ayşe Yılmaz,\n\nKAMUSM bağlantınız geldi.\n");
 	n->created = 1795000000;
 	return n;
-}
-
-static void free_notice(struct notice *n)
-{
-	free(n->id);
-	free(n->to);
-	free(n->subject);
-	free(n->body);
-	free(n->body_html);
-	free(n->message_id);
-	free(n->in_reply_to);
-	free(n->references);
-	free(n);
 }
 
 static void mk_config(struct config *c)
@@ -392,7 +379,7 @@ static void test_render(void **state)
 	assert_string_equal(body, n->body);
 	free(body);
 	buf_free(&b);
-	free_notice(n);
+	notice_free(n);
 	config_free(&c);
 }
 
@@ -422,7 +409,7 @@ static void test_render_html_and_defaults(void **state)
 	assert_non_null(strstr(b.p, "=C5=9Eekil") == NULL ? "ok" : NULL);
 	check_lines(b.p, 78);
 	buf_free(&b);
-	free_notice(n);
+	notice_free(n);
 	config_free(&c);
 }
 
@@ -466,7 +453,7 @@ static void test_render_injection(void **state)
 	assert_non_null(strstr(err, "not a usable mail address"));
 	free(err);
 	buf_free(&b);
-	free_notice(n);
+	notice_free(n);
 	config_free(&c);
 }
 
