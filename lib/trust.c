@@ -479,14 +479,14 @@ static void trust_by_auth(const struct config *c, const struct message *m, char 
 
 /* Forwarded KAMUSM mail is as good as the officer who forwarded it. */
 static void trust_forward(const struct config *c, const struct message *outer,
-			  const struct message *orig, bool want_kamusm, struct event *ev)
+			  const struct message *orig, struct event *ev)
 {
 	const char *fwd = outer->from.email;
 	if (fwd == NULL || !conf_is_officer(c, fwd)) {
 		set_trust(ev, false, xasprintf("forwarded by %s, who is not an officer", addr_or(fwd)));
 		return;
 	}
-	if (want_kamusm && !conf_addr_match(c->trust.kamusm_senders, addr_or(orig->from.email))) {
+	if (!conf_addr_match(c->trust.kamusm_senders, addr_or(orig->from.email))) {
 		set_trust(ev, false, xasprintf("forwarded by officer %s, but the original sender %s "
 					       "is not an allow-listed KAMUSM sender (trust.kamusm_senders)",
 					       fwd, addr_or(orig->from.email)));
@@ -560,7 +560,7 @@ void trust_decide(const struct classify_ctx *ctx, const struct message *outer,
 	case MK_KAMUSM_SHIPPED:
 	case MK_KAMUSM_EXPIRY:
 		if (fwd)
-			trust_forward(c, outer, orig, true, ev);
+			trust_forward(c, outer, orig, ev);
 		else
 			trust_kamusm(c, outer, ev);
 		return;
