@@ -268,6 +268,18 @@ static int quote_depth(const char *s, size_t a, size_t b, size_t *after)
 	return q;
 }
 
+/* Is line i empty but for quote markers and spaces? Its quote depth in
+ * *quote. No folding: the bytes that make a line blank are ASCII. */
+static bool line_blank(const struct ftext *t, size_t i, int *quote)
+{
+	size_t a, b, c;
+	line_span(t, i, &a, &b);
+	*quote = quote_depth(t->orig, a, b, &c);
+	while (c < b && (sp(t->orig[c]) || t->orig[c] == '\r'))
+		c++;
+	return c == b;
+}
+
 /* Every separator, label line and attribution has a ':' or starts with
  * dashes or underscores: other lines need not be folded at all. */
 static bool line_candidate(const struct ftext *t, size_t i)
@@ -350,14 +362,8 @@ static void block_lines(const struct ftext *t, size_t i, struct fblock *b)
 {
 	struct lview v;
 	/* up to two blank lines may separate the separator from the block */
-	for (int skip = 0; skip < 3 && i < t->nl; skip++, i++) {
-		lview_get(t, i, &v);
-		bool blank = v.blank;
-		b->quote = v.quote;
-		lview_free(&v);
-		if (!blank)
-			break;
-	}
+	for (int skip = 0; skip < 3 && i < t->nl && line_blank(t, i, &b->quote); skip++)
+		i++;
 	/* real blocks have a handful of labels; the bound keeps a body of
 	 * thousands of "From:" lines linear */
 	for (size_t n = 0; i < t->nl && n < MAX_BLOCK_LINES; i++, n++) {
@@ -422,23 +428,14 @@ static char *body_below(const struct ftext *t, size_t i, int quote)
 {
 	struct buf o = BUF_INIT;
 	const char *s = t->orig;
-	size_t a, b, c;
-	for (; i < t->nl; i++) {           /* leading blank lines */
-		line_span(t, i, &a, &b);
-		quote_depth(s, a, b, &c);
-		while (c < b && (sp(s[c]) || s[c] == '\r'))
-			c++;
-		if (c < b)
-			break;
-	}
+	size_t a, b;
+	int q;
+	while (i < t->nl && line_blank(t, i, &q))    /* leading blank lines */
+		i++;
 	for (; i < t->nl; i++) {
-		line_span(t, i, &a, &b);
-		int q = quote_depth(s, a, b, &c);
-		bool blank = true;
-		for (size_t k = c; k < b && blank; k++)
-			blank = sp(s[k]) || s[k] == '\r';
-		if (quote > 0 && q < quote && !blank)
+		if (quote > 0 && !line_blank(t, i, &q) && q < quote)
 			break;
+		line_span(t, i, &a, &b);
 		for (int k = 0; k < quote && a < b; k++) {
 			while (a < b && sp(s[a]))
 				a++;
@@ -645,7 +642,6 @@ static bool try_attribution(const struct ftext *t, size_t i, const struct lview 
 			    const struct message *m, struct found *fd)
 {
 	static const char tr_tail[] = " tarihinde sunu yazdi:", en_tail[] = " wrote:";
-	struct lview v;
 	bool tr = has_tail(lv, tr_tail);
 	bool en = !tr && lv->len > 10 && memcmp(lv->s, "on ", 3) == 0 && has_tail(lv, en_tail);
 	if (!tr && !en)
@@ -666,14 +662,8 @@ static bool try_attribution(const struct ftext *t, size_t i, const struct lview 
 	}
 	fblock_set(&fd->b, FF_SUBJECT, subject_unprefixed(m->subject));
 	fd->b.body_line = i + 1;
-	for (size_t j = i + 1; j < t->nl; j++) {
-		lview_get(t, j, &v);
-		bool blank = v.blank;
-		fd->b.quote = v.quote;
-		lview_free(&v);
-		if (!blank)
-			break;
-	}
+	for (size_t j = i + 1; j < t->nl && line_blank(t, j, &fd->b.quote); j++)
+		;
 	fd->client = tr ? "outlook-2019-tr" : "attribution-en";
 	return true;
 }

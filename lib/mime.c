@@ -372,6 +372,13 @@ static bool csv_named(const char *filename)
 	return n > 4 && strcasecmp(filename + n - 4, ".csv") == 0;
 }
 
+/* Does leaf() decode a part of this type and file name? The cuts made
+ * before parsing must never fall in such a part (cuts_claimed()). */
+static bool is_read_part(const char *ctype, const char *filename)
+{
+	return is_read_type(ctype) || csv_named(filename);
+}
+
 static enum part_role role_of(const struct partinfo *pi)
 {
 	if (pi->disposition == MAILMIME_DISPOSITION_TYPE_ATTACHMENT)
@@ -590,7 +597,7 @@ static void leaf(struct pctx *c, struct mailmime *mm, bool chosen)
 	size_t len = data ? d->dt_data.dt_text.dt_length : 0;
 	int enc = mm->mm_type == MAILMIME_MESSAGE ? MAILMIME_MECHANISM_8BIT : pi.encoding;
 
-	if (!data || !(is_read_type(p->content_type) || csv_named(p->filename))) {
+	if (!data || !is_read_part(p->content_type, p->filename)) {
 		p->size = len + cut_bytes_in(c, data, len);  /* encoded size: never decoded */
 		return;
 	}
@@ -741,7 +748,7 @@ static bool single_is_read(const struct mailmime *mm)
 {
 	struct partinfo pi;
 	partinfo_get(mm, &pi);
-	bool read = is_read_type(pi.ctype) || csv_named(pi.filename);
+	bool read = is_read_part(pi.ctype, pi.filename);
 	free(pi.ctype);
 	free(pi.charset);
 	free(pi.filename);

@@ -238,17 +238,22 @@ static const uint16_t cp1254_high[128] = {
 	0x00F8, 0x00F9, 0x00FA, 0x00FB, 0x00FC, 0x0131, 0x015F, 0x00FF,
 };
 
+/* Copy the run of ASCII bytes other than NUL at p; returns where it
+ * stopped (end, a NUL or a byte from 0x80 up). */
+static const char *ascii_run(struct buf *o, const char *p, const char *end)
+{
+	const char *run = p;
+	while (p < end && (unsigned char)*p < 0x80 && *p != '\0')
+		p++;
+	buf_add(o, run, (size_t)(p - run));
+	return p;
+}
+
 /* The Turkish charsets are the common case: a table, not iconv. */
 static void cp1254_to_utf8(struct buf *o, const char *in, size_t len)
 {
 	const char *p = in, *end = in + len;
-	while (p < end) {
-		const char *run = p;
-		while (p < end && (unsigned char)*p < 0x80 && *p != '\0')
-			p++;
-		buf_add(o, run, (size_t)(p - run));
-		if (p >= end)
-			break;
+	while ((p = ascii_run(o, p, end)) < end) {
 		if (*p != '\0')
 			utf8_put(o, cp1254_high[(unsigned char)*p - 0x80]);
 		p++;
@@ -314,13 +319,7 @@ static void cs_norm(const char *in, char *out, size_t outlen)
 static void utf8_clean(struct buf *o, const char *in, size_t len)
 {
 	const char *p = in, *end = in + len;
-	while (p < end) {
-		const char *run = p;
-		while (p < end && (unsigned char)*p < 0x80 && *p != '\0')
-			p++;
-		buf_add(o, run, (size_t)(p - run));
-		if (p >= end)
-			break;
+	while ((p = ascii_run(o, p, end)) < end) {
 		if (*p == '\0') {
 			p++;
 			continue;

@@ -464,27 +464,36 @@ static const char *addr_or(const char *a)
 	return a ? a : "(none)";
 }
 
+/* The verdict on a sender who passed the allow-lists: "<who>: <how>",
+ * or "<who><refused>: <how>" when m's authentication is refused. Takes
+ * who. */
+static void trust_by_auth(const struct config *c, const struct message *m, char *who,
+			  const char *refused, struct event *ev)
+{
+	bool ok;
+	char *how = auth_words(c, m, &ok);
+	set_trust(ev, ok, xasprintf("%s%s: %s", who, ok ? "" : refused, how));
+	free(how);
+	free(who);
+}
+
 /* Forwarded KAMUSM mail is as good as the officer who forwarded it. */
 static void trust_forward(const struct config *c, const struct message *outer,
-			  const struct message *orig, bool want_kamusm, struct event *ev)
+			  const struct message *orig, struct event *ev)
 {
 	const char *fwd = outer->from.email;
 	if (fwd == NULL || !conf_is_officer(c, fwd)) {
 		set_trust(ev, false, xasprintf("forwarded by %s, who is not an officer", addr_or(fwd)));
 		return;
 	}
-	if (want_kamusm && !conf_addr_match(c->trust.kamusm_senders, addr_or(orig->from.email))) {
+	if (!conf_addr_match(c->trust.kamusm_senders, addr_or(orig->from.email))) {
 		set_trust(ev, false, xasprintf("forwarded by officer %s, but the original sender %s "
 					       "is not an allow-listed KAMUSM sender (trust.kamusm_senders)",
 					       fwd, addr_or(orig->from.email)));
 		return;
 	}
-	bool ok;
-	char *how = auth_words(c, outer, &ok);
-	set_trust(ev, ok, ok ? xasprintf("forwarded by officer %s: %s", fwd, how)
-			     : xasprintf("forwarded by officer %s, but the forward is not authenticated: %s",
-					 fwd, how));
-	free(how);
+	trust_by_auth(c, outer, xasprintf("forwarded by officer %s", fwd),
+		      ", but the forward is not authenticated", ev);
 }
 
 static void trust_kamusm(const struct config *c, const struct message *m, struct event *ev)
@@ -495,11 +504,7 @@ static void trust_kamusm(const struct config *c, const struct message *m, struct
 					       "(trust.kamusm_senders)", addr_or(from)));
 		return;
 	}
-	bool ok;
-	char *how = auth_words(c, m, &ok);
-	set_trust(ev, ok, ok ? xasprintf("KAMUSM sender %s: %s", from, how)
-			     : xasprintf("KAMUSM sender %s is not authenticated: %s", from, how));
-	free(how);
+	trust_by_auth(c, m, xasprintf("KAMUSM sender %s", from), " is not authenticated", ev);
 }
 
 static void trust_command(const struct config *c, const struct message *m, struct event *ev)
@@ -509,11 +514,7 @@ static void trust_command(const struct config *c, const struct message *m, struc
 		set_trust(ev, false, xasprintf("%s is not an officer", addr_or(from)));
 		return;
 	}
-	bool ok;
-	char *how = auth_words(c, m, &ok);
-	set_trust(ev, ok, ok ? xasprintf("officer %s: %s", from, how)
-			     : xasprintf("officer %s is not authenticated: %s", from, how));
-	free(how);
+	trust_by_auth(c, m, xasprintf("officer %s", from), " is not authenticated", ev);
 }
 
 static void trust_request(const struct config *c, const struct message *m, bool forwarded,
@@ -526,12 +527,8 @@ static void trust_request(const struct config *c, const struct message *m, bool 
 					       addr_or(from)));
 		return;
 	}
-	bool ok;
-	char *how = auth_words(c, m, &ok);
-	set_trust(ev, ok, ok ? xasprintf("%s %s of the institution: %s", who, from, how)
-			     : xasprintf("%s %s of the institution, not authenticated: %s", who, from,
-					 how));
-	free(how);
+	trust_by_auth(c, m, xasprintf("%s %s of the institution", who, from), ", not authenticated",
+		      ev);
 }
 
 /* A bounce is never authenticated; it counts only when it names one of
@@ -563,7 +560,7 @@ void trust_decide(const struct classify_ctx *ctx, const struct message *outer,
 	case MK_KAMUSM_SHIPPED:
 	case MK_KAMUSM_EXPIRY:
 		if (fwd)
-			trust_forward(c, outer, orig, true, ev);
+			trust_forward(c, outer, orig, ev);
 		else
 			trust_kamusm(c, outer, ev);
 		return;

@@ -119,6 +119,14 @@ static void test_first_line(void **state)
 
 /* ---- whole messages ---- */
 
+static struct event classify_str(const char *raw)
+{
+	struct classify_ctx ctx = { .conf = &C, .rules = R };
+	struct event ev;
+	classify_raw(&ctx, raw, strlen(raw), &ev);
+	return ev;
+}
+
 static struct event run(const char *from, const char *subject, const char *extra_headers,
 			const char *body)
 {
@@ -127,9 +135,7 @@ static struct event run(const char *from, const char *subject, const char *extra
 			      "%sX-Synthetic: yes\nMIME-Version: 1.0\n"
 			      "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n%s",
 			      from, subject, extra_headers, body);
-	struct classify_ctx ctx = { .conf = &C, .rules = R };
-	struct event ev;
-	classify_raw(&ctx, raw, strlen(raw), &ev);
+	struct event ev = classify_str(raw);
 	free(raw);
 	return ev;
 }
@@ -211,9 +217,7 @@ static void test_officer_mail_to_kamusm(void **state)
 		char *raw = xasprintf("From: esign.officer@example.edu.tr\nTo: %s\nCc: %s\nSubject: %s\n"
 				      "X-Synthetic: yes\n\nSayın Yetkili, formlar ektedir.\n",
 				      t[i].to, t[i].cc, t[i].subject);
-		struct classify_ctx ctx = { .conf = &C, .rules = R };
-		struct event ev;
-		classify_raw(&ctx, raw, strlen(raw), &ev);
+		struct event ev = classify_str(raw);
 		bool is = ev.kind == MK_COMMAND && ev.command.verb == CMD_SUBMITTED;
 		if (is != t[i].command)
 			fail_msg("case %zu: kind %s verb %s", i, msg_kind_name(ev.kind),
@@ -286,9 +290,7 @@ static void test_html_command(void **state)
 			  "Content-Type: text/html; charset=utf-8\n\n"
 			  "<html><body><p><b>RED</b> EIMZA-2026-0042: Yetki&nbsp;yok.</p>"
 			  "<div class=\"gmail_quote\">eski ileti</div></body></html>\n";
-	struct classify_ctx ctx = { .conf = &C, .rules = R };
-	struct event ev;
-	classify_raw(&ctx, raw, strlen(raw), &ev);
+	struct event ev = classify_str(raw);
 	assert_int_equal(ev.kind, MK_COMMAND);
 	assert_int_equal(ev.command.verb, CMD_REJECT);
 	assert_string_equal(ev.command.apps[0], "EIMZA-2026-0042");
