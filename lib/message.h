@@ -118,6 +118,11 @@ struct message {
 	char **problems;
 	bool unreadable;         /* a limit was hit or the mail is not MIME at all */
 	char *unreadable_reason;
+
+	/* Bytes of binary attachments' base64 that libetpan was spared
+	 * (mime_scan.c's cuts; 0 when the whole message was parsed).
+	 * Nothing else changes with it: the parts come out the same. */
+	size_t cut_bytes;
 };
 
 /* Parse raw RFC 5322 bytes. Returns 0 and *out, or -1 with *err only when

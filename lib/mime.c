@@ -800,8 +800,10 @@ static struct mailmime *parse_compact(struct pctx *c, const char *raw, size_t le
 	c->ncuts = sh->ncuts;
 	struct mailmime *mime = etpan_parse(*copy, clen);
 	bool bad = false;
-	if (mime && cuts_claimed(c, tree_root(mime), 1, &bad) == sh->ncuts && !bad)
+	if (mime && cuts_claimed(c, tree_root(mime), 1, &bad) == sh->ncuts && !bad) {
+		c->m->cut_bytes = sh->cut_bytes;
 		return mime;
+	}
 	if (mime)
 		mailmime_free(mime);
 	free(*copy);

@@ -1249,6 +1249,8 @@ static void test_binary_cut(void **state)
 		assert_int_equal(planned_cut(ref.p, ref.len), 0);
 		struct message *m = parse_lim(cut.p, cut.len, NULL);
 		struct message *r = parse_lim(ref.p, ref.len, NULL);
+		assert_int_equal(m->cut_bytes, planned_cut(cut.p, cut.len));   /* the cut was used */
+		assert_int_equal(r->cut_bytes, 0);
 		same_parts(m, r);
 		assert_int_equal(m->nparts, 2);
 		assert_string_equal(m->parts[1].content_type, "application/pdf");
@@ -1302,6 +1304,7 @@ static void test_binary_cut_csv(void **state)
 		csv_mail(&b, &csv, rows[i].headers);
 		assert_int_equal(planned_cut(b.p, b.len) > 4096, rows[i].planned);
 		struct message *m = parse_lim(b.p, b.len, NULL);
+		assert_int_equal(m->cut_bytes, 0);      /* refused when planned: parsed whole */
 		assert_int_equal(m->nparts, 2);
 		assert_string_equal(m->parts[1].filename, "liste.csv");
 		assert_non_null(m->parts[1].text);
@@ -1363,6 +1366,7 @@ static void test_binary_cut_nested(void **state)
 	assert_true(planned_cut(cut.p, cut.len) > 20000);
 	struct message *m = parse_lim(cut.p, cut.len, NULL);
 	struct message *r = parse_lim(ref.p, ref.len, NULL);
+	assert_int_equal(m->cut_bytes, planned_cut(cut.p, cut.len));
 	same_parts(m, r);
 	/* the inner multipart ends at the outer boundary in the PDF's body:
 	 * the rest of that body is a part of the outer level (text/plain,
@@ -1447,6 +1451,9 @@ static void test_binary_cut_none(void **state)
 	buf_adds(&s, single);
 	b64_noise(&s, 100, "\n", 4);
 	assert_int_equal(planned_cut(s.p, s.len), 0);
+	struct message *m = parse_lim(b.p, b.len, NULL);
+	assert_int_equal(m->cut_bytes, 0);
+	message_free(m);
 	buf_free(&b);
 	buf_free(&s);
 }
