@@ -207,7 +207,7 @@ static bool note_credentials(struct wf *wf, json_object *doc, const struct event
 		jset_str(doc, "credentials.code_hash", hash);
 	if (wf->conf->general.store_access_codes && ev->access_code)
 		jset_str(doc, "access_code", ev->access_code);
-	jset_bool(doc, "clock.pw_warned", false);
+	jset_bool(doc, "credentials.warned", false);
 	if (!online && !period_is_zero(&wf->conf->workflow.password_validity))
 		jset_time(doc, "credentials.expires",
 			  cal_add(wf->cal, at, &wf->conf->workflow.password_validity));

@@ -491,6 +491,21 @@ static void test_password_warning_once(void **state)
 			fail_msg("at %s: %d warnings naming the expiry, expected %d", passes[i], b.n, want[i]);
 	}
 	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "credentials_issued");
+	/* A new password restarts the validity: its expiry is warned about too. */
+	f->now = at("2026-08-05 10:00");
+	apply_event(f, kamusm(&ev, MK_KAMUSM_CREDENTIALS, "ali@example.edu.tr", "C2"));
+	json_object *doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
+	time_t exp = jget_time(doc, "credentials.expires");
+	json_object_put(doc);
+	char day[16];
+	cal_fmt_date(exp, day, sizeof(day));
+	struct txn *t = store_begin(f->ez.store);
+	wf_timers(&f->ez.wf, t, exp - 86400, NULL);
+	assert_int_equal(txn_commit(t, NULL), 0);
+	struct body_find b = { "esign@example.edu.tr", day, 0 };
+	store_foreach(f->ez.store, "notices", body_cb, &b);
+	if (b.n != 1)
+		fail_msg("%d warnings naming the new expiry %s, expected 1", b.n, day);
 }
 
 static void test_bounce_marks_unreachable_once(void **state)
