@@ -113,12 +113,11 @@ static json_object *load_app(struct wf *wf, struct txn *t, const char *id)
 
 /* Verb-specific checks and data before a transition; returns NULL when
  * fine or a refusal reason (static). */
-static const char *pre_transition(json_object *doc, enum wf_verb verb, const char *detail)
+static const char *pre_transition(enum wf_verb verb, const char *detail)
 {
 	if (verb == WV_REJECT && str_empty(detail))
 		return "RED needs a reason: write it after the word, e.g. "
 		       "\"RED görev tanımı e-imza gerektirmiyor\"";
-	(void)doc;
 	return NULL;
 }
 
@@ -134,7 +133,7 @@ int wf_apply(struct wf *wf, struct txn *t, json_object *doc, enum wf_verb verb,
 	const char *id = jget_str(doc, "id");
 	enum app_state from = app_doc_state(doc);
 	const struct transition *tr = wf_transition(verb, from);
-	const char *why = tr ? pre_transition(doc, verb, detail) : NULL;
+	const char *why = tr ? pre_transition(verb, detail) : NULL;
 	if (tr == NULL || why != NULL) {
 		char *allowed = allowed_from(verb);
 		char *reason = why ? xstrdup(why)
@@ -415,16 +414,14 @@ static char **command_targets(struct wf *wf, struct txn *t, const struct event *
 	return NULL;
 }
 
-static void command_unresolved(struct wf *wf, struct txn *t, const struct event *ev,
-			       const struct wf_origin *o, bool ambiguous, time_t now,
-			       json_object *report)
+static void command_unresolved(struct wf *wf, struct txn *t, const struct wf_origin *o,
+			       bool ambiguous, time_t now, json_object *report)
 {
 	const char *why = ambiguous
 		? "this reply answers a reminder about several applications: write the tags the "
 		  "command is meant for on its line, e.g. \"ONAY EIMZA-2026-0042, EIMZA-2026-0043\""
 		: "no application tag found: reply to one of our notices, or name the tags on the "
 		  "command line, e.g. \"TESLIM EIMZA-2026-0042\"";
-	(void)ev;
 	wf_refuse(wf, t, o, NULL, NULL, why, now, report);
 }
 
@@ -446,7 +443,7 @@ static void handle_command(struct wf *wf, struct txn *t, const struct event *ev,
 	bool ambiguous;
 	char **apps = command_targets(wf, t, ev, &ambiguous);
 	if (apps == NULL) {
-		command_unresolved(wf, t, ev, &o, ambiguous, now, report);
+		command_unresolved(wf, t, &o, ambiguous, now, report);
 		return;
 	}
 	time_t at = ev->date ? ev->date : now;
