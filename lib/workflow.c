@@ -859,7 +859,7 @@ static int purge_notice(void *vctx, const char *id, json_object *doc)
 {
 	struct purge_ctx *c = vctx;
 	const char *app = jget_str(doc, "app_id");
-	if (app && strv_contains(c->ids, app) && !c->dry_run)
+	if (app && strv_contains(c->ids, app))
 		txn_del(c->t, "notices", id);
 	return 0;
 }
@@ -907,7 +907,7 @@ int wf_purge(struct wf *wf, struct txn *t, time_t now, bool dry_run, json_object
 	store_foreach(wf->store, "apps", purge_pick, &c);
 	for (size_t i = 0; c.ids && c.ids[i]; i++)
 		purge_one(&c, c.ids[i]);
-	if (c.ids)
+	if (c.ids && !dry_run)
 		store_foreach(wf->store, "notices", purge_notice, &c);
 	strv_free(c.ids);
 	return 0;
