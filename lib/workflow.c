@@ -876,24 +876,19 @@ static void purge_one(struct purge_ctx *c, const char *id)
 		json_object_put(doc);
 		return;
 	}
-	jset(doc, "applicant", json_object_new_object());
-	jset(doc, "unit.reply_to", NULL);
-	jset(doc, "access_code", NULL);
-	jset(doc, "credentials.code_hash", NULL);
-	jset(doc, "credentials.link", NULL);
-	jset(doc, "tracking_no", NULL);
-	jset(doc, "reject_reason", NULL);
-	jset(doc, "unreachable", NULL);
-	jset(doc, "thread", NULL);
+	static const char *const personal[] = {
+		"unit.reply_to", "access_code", "credentials.code_hash", "credentials.link",
+		"tracking_no", "reject_reason", "unreachable", "thread",
+	};
 	/* Keep the timeline's shape (events and times), drop who and why. */
+	static const char *const who_why[] = { "actor", "source", "detail", "notices" };
+	jset(doc, "applicant", json_object_new_object());
+	for (size_t k = 0; k < ARRAY_LEN(personal); k++)
+		jset(doc, personal[k], NULL);
 	json_object *h = jget(doc, "history");
-	for (size_t i = 0; h && i < json_object_array_length(h); i++) {
-		json_object *r = json_object_array_get_idx(h, i);
-		jset(r, "actor", NULL);
-		jset(r, "source", NULL);
-		jset(r, "detail", NULL);
-		jset(r, "notices", NULL);
-	}
+	for (size_t i = 0; h && i < json_object_array_length(h); i++)
+		for (size_t k = 0; k < ARRAY_LEN(who_why); k++)
+			jset(json_object_array_get_idx(h, i), who_why[k], NULL);
 	jset_bool(doc, "purged", true);
 	wf_put(c->wf, c->t, doc);
 }
