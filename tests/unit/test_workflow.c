@@ -539,17 +539,38 @@ static void test_purge_removes_personal_data(void **state)
 	json_object *rep = json_object_new_array();
 	wf_purge(&f->ez.wf, t, f->now + 100 * 86400, false, rep, NULL);
 	assert_int_equal(json_object_array_length(rep), 0);    /* not yet past retention */
-	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, false, rep, NULL);
+	/* A dry run reports what it would remove and removes nothing. */
+	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, true, rep, NULL);
 	assert_int_equal(json_object_array_length(rep), 1);
 	assert_int_equal(txn_commit(t, NULL), 0);
-	json_object_put(rep);
 	json_object *doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
+	assert_string_equal(jget_str(doc, "applicant.name"), "Ali Test");
+	assert_false(jget_bool(doc, "purged"));
+	json_object_put(doc);
+	assert_int_equal(notices(f, "rejected", "unit@example.edu.tr", "mail"), 1);
+	t = store_begin(f->ez.store);
+	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, false, rep, NULL);
+	assert_int_equal(json_object_array_length(rep), 2);
+	assert_int_equal(txn_commit(t, NULL), 0);
+	json_object_put(rep);
+	doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
 	assert_null(jget_str(doc, "applicant.name"));
 	assert_null(jget_str(doc, "applicant.email"));
 	assert_null(jget_str(doc, "applicant.mobile"));
+	assert_null(jget(doc, "unit.reply_to"));
+	assert_null(jget(doc, "reject_reason"));
+	assert_null(jget(doc, "thread"));
 	assert_string_equal(jget_str(doc, "state"), "rejected");
 	assert_true(jget_bool(doc, "purged"));
-	assert_true(json_object_array_length(jget(doc, "history")) >= 2);
+	json_object *h = jget(doc, "history");
+	assert_true(json_object_array_length(h) >= 2);
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *r = json_object_array_get_idx(h, i);
+		assert_non_null(jget_str(r, "event"));
+		assert_null(jget(r, "actor"));
+		assert_null(jget(r, "detail"));
+		assert_null(jget(r, "notices"));
+	}
 	json_object_put(doc);
 	assert_int_equal(notices(f, NULL, NULL, NULL), 0);
 }
