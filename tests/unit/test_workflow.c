@@ -400,6 +400,7 @@ static void test_command_refusals(void **state)
 	/* No tag anywhere: asked which. */
 	apply_event(f, officer_cmd(&ev, CMD_DELIVERED, "ebys@example.edu.tr", NULL, NULL, NULL));
 	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "submitted");
+	assert_int_equal(notices(f, "command_refused", "ebys@example.edu.tr", NULL), 3);
 }
 
 /* Reminders: credentials_issued on Monday 10:00 -> first reminder due
