@@ -18,8 +18,8 @@ import json
 import os
 import time
 
-from eimzad_env import (EBYS, ESIGN, Env, kamusm_credentials, kamusm_info, kamusm_shipped,
-                        mail, officer_reply, request_letter)
+from eimzad_env import (EBYS, ESIGN, Env, istanbul as local, kamusm_credentials, kamusm_info,
+                        kamusm_shipped, mail, officer_reply, request_letter)
 from tap import check, eq, run, test
 
 HEAD = 'bidb.head@example.edu.tr'
@@ -46,11 +46,6 @@ MOBILES = ['+9055500001%02d' % i for i in range(1, 11)]
 def rows(first, last):
     return ['%s;%s;%s;0%s;Şef' % (NAMES[i], tc(i), EMAILS[i], MOBILES[i][3:])
             for i in range(first, last)]
-
-
-def local(when):
-    """'YYYY-MM-DD HH:MM' Istanbul time (UTC+3) as a Unix time."""
-    return calendar.timegm(time.strptime(when, '%Y-%m-%d %H:%M')) - 3 * 3600
 
 
 class Scenario:

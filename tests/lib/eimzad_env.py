@@ -17,6 +17,8 @@ synthetic (X-Synthetic: yes) and carries Authentication-Results from the
 test's authserv-id unless told otherwise.
 """
 import atexit
+import calendar
+import email.header
 import email.utils
 import json
 import os
@@ -224,6 +226,11 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def istanbul(when):
+    """'YYYY-MM-DD HH:MM' Istanbul local time (UTC+3 all year) as a Unix time."""
+    return calendar.timegm(time.strptime(when, '%Y-%m-%d %H:%M')) - 3 * 3600
+
+
 # ---- synthetic mail ----
 
 _seq = [0]
@@ -302,5 +309,3 @@ def request_letter(frm, unit, rows, subject='E-imza talebi hk. (sentetik)', **kw
               unit, csv))
     return raw.encode('utf-8')
 
-
-import email.header  # noqa: E402  (used above; kept after the helpers for clarity)
