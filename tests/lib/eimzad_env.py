@@ -96,10 +96,12 @@ retry_max = 4s
 """
 
 
-def _secret(path, value):
+def secret(path, value):
+    """Write a secret file of mode 0600; returns its path."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
         f.write(value + '\n')
+    return path
 
 
 class Env:
@@ -114,9 +116,9 @@ class Env:
         self.sink = SmtpSink(tls=(cert, key), auth=('eimza', 'smtp-pw'))
         self.sink.start()
         self.sms = SmsServer().start()
-        _secret(os.path.join(self.dir, 'imap.secret'), 'imap-pw')
-        _secret(os.path.join(self.dir, 'smtp.secret'), 'smtp-pw')
-        _secret(os.path.join(self.dir, 'sms.secret'), 'sms-token-secret')
+        secret(os.path.join(self.dir, 'imap.secret'), 'imap-pw')
+        secret(os.path.join(self.dir, 'smtp.secret'), 'smtp-pw')
+        secret(os.path.join(self.dir, 'sms.secret'), 'sms-token-secret')
         self.conf = os.path.join(self.dir, 'eimzad.conf')
         self.write_config(extra, fetch_batch)
         atexit.register(self.close)
