@@ -26,13 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get('EIMZA_BUILD', os.path.join(ROOT, 'build'))
 OUT = os.path.join(ROOT, 'bench', 'out')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
+from dovecot import free_port  # noqa: E402
+from eimzad_env import AUTHSERV, EBYS, ESIGN, MAILBOX, secret  # noqa: E402
 
 EIMZAD = os.path.join(BUILD, 'eimzad')
 EIMZACTL = os.path.join(BUILD, 'eimzactl')
-AUTHSERV = 'mx.example.edu.tr'
-EBYS = 'ebys.officer@example.edu.tr'
-ESIGN = 'esign.officer@example.edu.tr'
-MAILBOX = 'eimza@example.edu.tr'
 # A Monday in working time and SMS hours (Europe/Istanbul): eimzad runs
 # with --now NOW so that its SMS go at once whenever the bench is run.
 NOW = '2026-03-02 10:00'
@@ -93,21 +91,6 @@ def fmt_dist_ms(d):
 
 
 # ---- small helpers ---------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def secret(path, value):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write(value + '\n')
-    return path
-
 
 def wait_until(fn, timeout, what, step=0.01):
     end = time.monotonic() + timeout

@@ -28,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 from dovecot import Dovecot  # noqa: E402
+from eimzad_env import secret  # noqa: E402
 
 BUILD = os.path.join(ROOT, 'build')
 SRCBENCH = os.path.join(BUILD, 'bench', 'srcbench')
@@ -122,10 +123,7 @@ def main():
     build_srcbench()
     dv = Dovecot(users={'bench': PASSWORD})
     try:
-        pwfile = os.path.join(dv.dir, 'bench.pw')
-        with open(pwfile, 'w') as f:
-            f.write(PASSWORD + '\n')
-        os.chmod(pwfile, 0o600)
+        pwfile = secret(os.path.join(dv.dir, 'bench.pw'), PASSWORD)
         fill(dv, args.messages, args.size)
         secs, nbytes = python_fetch(dv, 'none')         # index + page cache, untimed
         print('# warm-up fetch: %d bytes in %.2fs' % (nbytes, secs), flush=True)

@@ -33,6 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'lib'))
 from imap_fetch import PASSWORD, SRCBENCH, build_srcbench, write_conf  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
+from eimzad_env import secret  # noqa: E402
 
 MSG = ('X-Synthetic: yes\r\nFrom: bilgilendirme@kamusm.example\r\nSubject: idle %d\r\n'
        'Message-ID: <idle%d@example.edu.tr>\r\n\r\n' + 'Başvuru bağlantısı hazır.\r\n' * 600)
@@ -135,10 +136,7 @@ def main():
     build_srcbench()
     dv = Dovecot(users={'bench': PASSWORD})
     try:
-        pwfile = os.path.join(dv.dir, 'bench.pw')
-        with open(pwfile, 'w') as f:
-            f.write(PASSWORD + '\n')
-        os.chmod(pwfile, 0o600)
+        pwfile = secret(os.path.join(dv.dir, 'bench.pw'), PASSWORD)
         for i in range(20):
             dv.append('bench', (MSG % (1000 + i, 1000 + i)).encode())
         conf = write_conf(dv, args.tls, os.path.join(dv.dir, 'idle.conf'), pwfile, 500)

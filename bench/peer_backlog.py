@@ -28,10 +28,9 @@ import ssl
 import sys
 import time
 import urllib.parse
-from email.message import EmailMessage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_idle import KAMUSM, LINK, load_applicants  # noqa: E402
+from peer_idle import KAMUSM, LINK, load_applicants, notice_mail  # noqa: E402
 
 
 def fetch_all(c):
@@ -72,14 +71,7 @@ def send_all(c, notices):
                                               'Authorization': 'Bearer %s' % c['sms_token']})
         r = conn.getresponse()
         r.read()
-        m = EmailMessage()
-        m['From'] = 'E-İmza Bildirim <eimza@example.edu.tr>'
-        m['To'] = to
-        m['Subject'] = 'E-imza başvurunuz: KAMUSM bağlantısı geldi'
-        m.set_content('Sayın %s,\n\nKAMUSM başvuru bağlantınız e-posta kutunuza geldi. Formu '
-                      'doldurun, yazdırıp imzalayın ve taahhütnameyi BİDB\'ye teslim edin.\n'
-                      % name)
-        smtp.send_message(m)
+        smtp.send_message(notice_mail(to, name))
     smtp.quit()
     conn.close()
 

@@ -53,6 +53,18 @@ def load_applicants(path):
     return out
 
 
+def notice_mail(to, name):
+    """The peer's e-mail notice to an applicant whose KAMUSM link came."""
+    m = EmailMessage()
+    m['From'] = 'E-İmza Bildirim <eimza@example.edu.tr>'
+    m['To'] = to
+    m['Subject'] = 'E-imza başvurunuz: KAMUSM bağlantısı geldi'
+    m.set_content('Sayın %s,\n\nKAMUSM başvuru bağlantınız e-posta kutunuza geldi. Formu '
+                  'doldurun, yazdırıp imzalayın ve taahhütnameyi BİDB\'ye teslim edin.\n'
+                  % name)
+    return m
+
+
 class Peer:
     def __init__(self, c):
         self.c = c
@@ -134,13 +146,7 @@ class Peer:
             raise RuntimeError('SMS: HTTP %d' % r.status)
 
     def send_mail(self, to, name):
-        m = EmailMessage()
-        m['From'] = 'E-İmza Bildirim <eimza@example.edu.tr>'
-        m['To'] = to
-        m['Subject'] = 'E-imza başvurunuz: KAMUSM bağlantısı geldi'
-        m.set_content('Sayın %s,\n\nKAMUSM başvuru bağlantınız e-posta kutunuza geldi. Formu '
-                      'doldurun, yazdırıp imzalayın ve taahhütnameyi BİDB\'ye teslim edin.\n'
-                      % name)
+        m = notice_mail(to, name)
         with smtplib.SMTP('127.0.0.1', self.c['smtp_port'], timeout=10) as s:
             s.starttls(context=self.smtp_ctx)
             s.login(self.c['smtp_user'], self.c['smtp_password'])

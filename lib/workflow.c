@@ -113,12 +113,11 @@ static json_object *load_app(struct wf *wf, struct txn *t, const char *id)
 
 /* Verb-specific checks and data before a transition; returns NULL when
  * fine or a refusal reason (static). */
-static const char *pre_transition(json_object *doc, enum wf_verb verb, const char *detail)
+static const char *pre_transition(enum wf_verb verb, const char *detail)
 {
 	if (verb == WV_REJECT && str_empty(detail))
 		return "RED needs a reason: write it after the word, e.g. "
 		       "\"RED görev tanımı e-imza gerektirmiyor\"";
-	(void)doc;
 	return NULL;
 }
 
@@ -134,7 +133,7 @@ int wf_apply(struct wf *wf, struct txn *t, json_object *doc, enum wf_verb verb,
 	const char *id = jget_str(doc, "id");
 	enum app_state from = app_doc_state(doc);
 	const struct transition *tr = wf_transition(verb, from);
-	const char *why = tr ? pre_transition(doc, verb, detail) : NULL;
+	const char *why = tr ? pre_transition(verb, detail) : NULL;
 	if (tr == NULL || why != NULL) {
 		char *allowed = allowed_from(verb);
 		char *reason = why ? xstrdup(why)
@@ -207,7 +206,7 @@ static bool note_credentials(struct wf *wf, json_object *doc, const struct event
 		jset_str(doc, "credentials.code_hash", hash);
 	if (wf->conf->general.store_access_codes && ev->access_code)
 		jset_str(doc, "access_code", ev->access_code);
-	jset_bool(doc, "clock.pw_warned", false);
+	jset_bool(doc, "credentials.warned", false);
 	if (!online && !period_is_zero(&wf->conf->workflow.password_validity))
 		jset_time(doc, "credentials.expires",
 			  cal_add(wf->cal, at, &wf->conf->workflow.password_validity));
@@ -415,16 +414,14 @@ static char **command_targets(struct wf *wf, struct txn *t, const struct event *
 	return NULL;
 }
 
-static void command_unresolved(struct wf *wf, struct txn *t, const struct event *ev,
-			       const struct wf_origin *o, bool ambiguous, time_t now,
-			       json_object *report)
+static void command_unresolved(struct wf *wf, struct txn *t, const struct wf_origin *o,
+			       bool ambiguous, time_t now, json_object *report)
 {
 	const char *why = ambiguous
 		? "this reply answers a reminder about several applications: write the tags the "
 		  "command is meant for on its line, e.g. \"ONAY EIMZA-2026-0042, EIMZA-2026-0043\""
 		: "no application tag found: reply to one of our notices, or name the tags on the "
 		  "command line, e.g. \"TESLIM EIMZA-2026-0042\"";
-	(void)ev;
 	wf_refuse(wf, t, o, NULL, NULL, why, now, report);
 }
 
@@ -446,7 +443,7 @@ static void handle_command(struct wf *wf, struct txn *t, const struct event *ev,
 	bool ambiguous;
 	char **apps = command_targets(wf, t, ev, &ambiguous);
 	if (apps == NULL) {
-		command_unresolved(wf, t, ev, &o, ambiguous, now, report);
+		command_unresolved(wf, t, &o, ambiguous, now, report);
 		return;
 	}
 	time_t at = ev->date ? ev->date : now;
@@ -862,7 +859,7 @@ static int purge_notice(void *vctx, const char *id, json_object *doc)
 {
 	struct purge_ctx *c = vctx;
 	const char *app = jget_str(doc, "app_id");
-	if (app && strv_contains(c->ids, app) && !c->dry_run)
+	if (app && strv_contains(c->ids, app))
 		txn_del(c->t, "notices", id);
 	return 0;
 }
@@ -879,24 +876,19 @@ static void purge_one(struct purge_ctx *c, const char *id)
 		json_object_put(doc);
 		return;
 	}
-	jset(doc, "applicant", json_object_new_object());
-	jset(doc, "unit.reply_to", NULL);
-	jset(doc, "access_code", NULL);
-	jset(doc, "credentials.code_hash", NULL);
-	jset(doc, "credentials.link", NULL);
-	jset(doc, "tracking_no", NULL);
-	jset(doc, "reject_reason", NULL);
-	jset(doc, "unreachable", NULL);
-	jset(doc, "thread", NULL);
+	static const char *const personal[] = {
+		"unit.reply_to", "access_code", "credentials.code_hash", "credentials.link",
+		"tracking_no", "reject_reason", "unreachable", "thread",
+	};
 	/* Keep the timeline's shape (events and times), drop who and why. */
+	static const char *const who_why[] = { "actor", "source", "detail", "notices" };
+	jset(doc, "applicant", json_object_new_object());
+	for (size_t k = 0; k < ARRAY_LEN(personal); k++)
+		jset(doc, personal[k], NULL);
 	json_object *h = jget(doc, "history");
-	for (size_t i = 0; h && i < json_object_array_length(h); i++) {
-		json_object *r = json_object_array_get_idx(h, i);
-		jset(r, "actor", NULL);
-		jset(r, "source", NULL);
-		jset(r, "detail", NULL);
-		jset(r, "notices", NULL);
-	}
+	for (size_t i = 0; h && i < json_object_array_length(h); i++)
+		for (size_t k = 0; k < ARRAY_LEN(who_why); k++)
+			jset(json_object_array_get_idx(h, i), who_why[k], NULL);
 	jset_bool(doc, "purged", true);
 	wf_put(c->wf, c->t, doc);
 }
@@ -910,7 +902,7 @@ int wf_purge(struct wf *wf, struct txn *t, time_t now, bool dry_run, json_object
 	store_foreach(wf->store, "apps", purge_pick, &c);
 	for (size_t i = 0; c.ids && c.ids[i]; i++)
 		purge_one(&c, c.ids[i]);
-	if (c.ids)
+	if (c.ids && !dry_run)
 		store_foreach(wf->store, "notices", purge_notice, &c);
 	strv_free(c.ids);
 	return 0;

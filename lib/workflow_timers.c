@@ -263,15 +263,10 @@ static void pass_one(struct wf *wf, struct txn *t, struct digest *d, json_object
 	wf_clock_next(wf, doc);
 }
 
-static int send_digest_one(void *vctx, const char *rcpt, void *value)
+/* Queue one recipient's digest of the pass; true if queued. */
+static bool send_digest_one(struct wf *wf, struct txn *t, const char *rcpt, json_object *items,
+			    time_t pass, time_t now)
 {
-	void **ctx = vctx;
-	struct wf *wf = ctx[0];
-	struct txn *t = ctx[1];
-	time_t pass = *(time_t *)ctx[2];
-	int *queued = ctx[3];
-	time_t now = *(time_t *)ctx[4];
-	json_object *items = value;
 	char **ids = NULL;
 	for (size_t i = 0; i < json_object_array_length(items); i++) {
 		const char *tag = jget_str(json_object_array_get_idx(items, i), "tag");
@@ -290,13 +285,12 @@ static int send_digest_one(void *vctx, const char *rcpt, void *value)
 				  .app_ids = ids, .dedupe = dedupe,
 				  .not_before = cal_next_working_time(wf->cal, now) };
 	char *id = wf_notify(wf, t, &spec, vars, now);
-	if (id)
-		(*queued)++;
+	bool queued = id != NULL;
 	free(id);
 	free(dedupe);
 	strv_free(ids);
 	json_object_put(vars);
-	return 0;
+	return queued;
 }
 
 static int free_list(void *ctx, const char *key, void *value)
@@ -334,9 +328,9 @@ static int run_pass(struct wf *wf, struct txn *t, time_t pass, time_t now)
 		wf_put(wf, t, doc);
 	}
 	int queued = 0;
-	void *ctx[5] = { wf, t, &pass, &queued, &now };
 	for (size_t i = 0; d.rcpts && d.rcpts[i]; i++)
-		send_digest_one(ctx, d.rcpts[i], hm_get(d.by_rcpt, d.rcpts[i]));
+		queued += send_digest_one(wf, t, d.rcpts[i], hm_get(d.by_rcpt, d.rcpts[i]), pass,
+					  now);
 	log_info("workflow: reminder pass: %zu applications due, %d digests", strv_len(ids), queued);
 	hm_foreach(d.by_rcpt, free_list, NULL);
 	hm_free(d.by_rcpt);

@@ -11,7 +11,7 @@ the next one is fetched, then applied and committed in UID order:
 - a SIGTERM in the middle of the backlog stops it after the batches in
   hand (not after the whole mailbox), and the next start goes on from
   there, still handling every message once."""
-import os
+import contextlib
 import re
 import time
 
@@ -83,26 +83,35 @@ def check_outcome(env, msgs):
     eq(unseen, [], 'every KAMUSM mail marked')
 
 
+@contextlib.contextmanager
+def running():
+    """A fresh installation with eimzad started on it; closed afterwards."""
+    env, msgs = installation()
+    try:
+        env.start(now=NOW)
+        yield env, msgs
+    finally:
+        env.close()
+
+
+def first_batch(env):
+    wait_for(lambda: handled_lines(env), timeout=30, interval=0.005, what='a first batch')
+
+
 def setup():
     return None
 
 
 @test
 def backlog_handled_once_in_order(ctx):
-    env, msgs = installation()
-    try:
-        env.start(now=NOW)
+    with running() as (env, msgs):
         check_outcome(env, msgs)
-    finally:
-        env.close()
 
 
 @test
 def server_killed_in_the_middle(ctx):
-    env, msgs = installation()
-    try:
-        env.start(now=NOW)
-        wait_for(lambda: handled_lines(env), timeout=30, interval=0.005, what='a first batch')
+    with running() as (env, msgs):
+        first_batch(env)
         env.dv.kill()
         before = handled_lines(env)
         time.sleep(0.5)
@@ -115,16 +124,12 @@ def server_killed_in_the_middle(ctx):
         lost = re.findall(r'source: (\w+): .*connection lost', env.log())
         check(lost, 'the connection loss was noticed')
         print('# noticed by: %s' % ', '.join(lost))
-    finally:
-        env.close()
 
 
 @test
 def sigterm_in_the_middle(ctx):
-    env, msgs = installation()
-    try:
-        env.start(now=NOW)
-        wait_for(lambda: handled_lines(env), timeout=30, interval=0.005, what='a first batch')
+    with running() as (env, msgs):
+        first_batch(env)
         eq(env.stop(), 0, 'exit code after SIGTERM')
         tops = handled_lines(env)
         uids = env.dv.uids('eimza')
@@ -134,8 +139,6 @@ def sigterm_in_the_middle(ctx):
         check('draining and exiting' in env.log(), 'the signal was handled')
         env.start(now=NOW)
         check_outcome(env, msgs)
-    finally:
-        env.close()
 
 
 if __name__ == '__main__':

@@ -8,18 +8,12 @@ import json
 import os
 import time
 
-from eimzad_env import EBYS, Env, kamusm_credentials, mail
+from eimzad_env import EBYS, Env, istanbul as epoch, kamusm_credentials, mail
 from tap import check, eq, run, test
 
 GO_LIVE = '2026-03-02 10:00'       # Monday
 SATURDAY = '2026-03-07 10:00'
 MONDAY = '2026-03-09 09:30'
-
-
-def epoch(local):
-    """Istanbul local time (UTC+3) as a Unix time."""
-    import calendar
-    return calendar.timegm(time.strptime(local, '%Y-%m-%d %H:%M')) - 3 * 3600
 
 
 def setup():

@@ -17,6 +17,8 @@ synthetic (X-Synthetic: yes) and carries Authentication-Results from the
 test's authserv-id unless told otherwise.
 """
 import atexit
+import calendar
+import email.header
 import email.utils
 import json
 import os
@@ -94,10 +96,12 @@ retry_max = 4s
 """
 
 
-def _secret(path, value):
+def secret(path, value):
+    """Write a secret file of mode 0600; returns its path."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
         f.write(value + '\n')
+    return path
 
 
 class Env:
@@ -112,9 +116,9 @@ class Env:
         self.sink = SmtpSink(tls=(cert, key), auth=('eimza', 'smtp-pw'))
         self.sink.start()
         self.sms = SmsServer().start()
-        _secret(os.path.join(self.dir, 'imap.secret'), 'imap-pw')
-        _secret(os.path.join(self.dir, 'smtp.secret'), 'smtp-pw')
-        _secret(os.path.join(self.dir, 'sms.secret'), 'sms-token-secret')
+        secret(os.path.join(self.dir, 'imap.secret'), 'imap-pw')
+        secret(os.path.join(self.dir, 'smtp.secret'), 'smtp-pw')
+        secret(os.path.join(self.dir, 'sms.secret'), 'sms-token-secret')
         self.conf = os.path.join(self.dir, 'eimzad.conf')
         self.write_config(extra, fetch_batch)
         atexit.register(self.close)
@@ -224,6 +228,11 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def istanbul(when):
+    """'YYYY-MM-DD HH:MM' Istanbul local time (UTC+3 all year) as a Unix time."""
+    return calendar.timegm(time.strptime(when, '%Y-%m-%d %H:%M')) - 3 * 3600
+
+
 # ---- synthetic mail ----
 
 _seq = [0]
@@ -302,5 +311,3 @@ def request_letter(frm, unit, rows, subject='E-imza talebi hk. (sentetik)', **kw
               unit, csv))
     return raw.encode('utf-8')
 
-
-import email.header  # noqa: E402  (used above; kept after the helpers for clarity)

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void load_text(const char *text, struct config *c, struct conf_errors *e, char **dirp)
 {
@@ -142,6 +143,40 @@ static void test_check_requires(void **state)
 	config_free(&c);
 }
 
+/* eimzad -n: the secret files in use exist and are private. */
+static void test_check_secrets(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char *pw = xasprintf("%s/imap.pw", dir);
+	char *text = xasprintf("[source]\ntype = imap\npassword_file = %s\n"
+			       "[smtp]\nchannel = file\n[sms]\nchannel = file\n", pw);
+	struct config c;
+	struct conf_errors e = { 0 };
+	char *cdir;
+	load_text(text, &c, &e, &cdir);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(config_check_secrets(&c, &e), -1);     /* missing */
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.msgs[0], "[source] password_file"));
+	free(tu_write(dir, "imap.pw", "synthetic-secret\n"));
+	assert_int_equal(chmod(pw, 0644), 0);
+	assert_int_equal(config_check_secrets(&c, &e), -1);     /* readable by others */
+	assert_int_equal(e.n, 2);
+	assert_non_null(strstr(e.msgs[1], "chmod 600"));
+	assert_int_equal(chmod(pw, 0600), 0);
+	assert_int_equal(config_check_secrets(&c, &e), 0);
+	assert_int_equal(e.n, 2);
+	conf_errors_free(&e);
+	config_free(&c);
+	tu_rmtree(cdir);
+	tu_rmtree(dir);
+	free(cdir);
+	free(dir);
+	free(pw);
+	free(text);
+}
+
 static void test_addresses(void **state)
 {
 	(void)state;
@@ -170,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_errors_have_lines),
 		cmocka_unit_test(test_periods),
 		cmocka_unit_test(test_check_requires),
+		cmocka_unit_test(test_check_secrets),
 		cmocka_unit_test(test_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

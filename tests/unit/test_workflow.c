@@ -400,6 +400,7 @@ static void test_command_refusals(void **state)
 	/* No tag anywhere: asked which. */
 	apply_event(f, officer_cmd(&ev, CMD_DELIVERED, "ebys@example.edu.tr", NULL, NULL, NULL));
 	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "submitted");
+	assert_int_equal(notices(f, "command_refused", "ebys@example.edu.tr", NULL), 3);
 }
 
 /* Reminders: credentials_issued on Monday 10:00 -> first reminder due
@@ -491,6 +492,21 @@ static void test_password_warning_once(void **state)
 			fail_msg("at %s: %d warnings naming the expiry, expected %d", passes[i], b.n, want[i]);
 	}
 	assert_string_equal(state_of(f, "EIMZA-2026-0001"), "credentials_issued");
+	/* A new password restarts the validity: its expiry is warned about too. */
+	f->now = at("2026-08-05 10:00");
+	apply_event(f, kamusm(&ev, MK_KAMUSM_CREDENTIALS, "ali@example.edu.tr", "C2"));
+	json_object *doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
+	time_t exp = jget_time(doc, "credentials.expires");
+	json_object_put(doc);
+	char day[16];
+	cal_fmt_date(exp, day, sizeof(day));
+	struct txn *t = store_begin(f->ez.store);
+	wf_timers(&f->ez.wf, t, exp - 86400, NULL);
+	assert_int_equal(txn_commit(t, NULL), 0);
+	struct body_find b = { "esign@example.edu.tr", day, 0 };
+	store_foreach(f->ez.store, "notices", body_cb, &b);
+	if (b.n != 1)
+		fail_msg("%d warnings naming the new expiry %s, expected 1", b.n, day);
 }
 
 static void test_bounce_marks_unreachable_once(void **state)
@@ -524,17 +540,38 @@ static void test_purge_removes_personal_data(void **state)
 	json_object *rep = json_object_new_array();
 	wf_purge(&f->ez.wf, t, f->now + 100 * 86400, false, rep, NULL);
 	assert_int_equal(json_object_array_length(rep), 0);    /* not yet past retention */
-	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, false, rep, NULL);
+	/* A dry run reports what it would remove and removes nothing. */
+	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, true, rep, NULL);
 	assert_int_equal(json_object_array_length(rep), 1);
 	assert_int_equal(txn_commit(t, NULL), 0);
-	json_object_put(rep);
 	json_object *doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
+	assert_string_equal(jget_str(doc, "applicant.name"), "Ali Test");
+	assert_false(jget_bool(doc, "purged"));
+	json_object_put(doc);
+	assert_int_equal(notices(f, "rejected", "unit@example.edu.tr", "mail"), 1);
+	t = store_begin(f->ez.store);
+	wf_purge(&f->ez.wf, t, f->now + 400 * 86400, false, rep, NULL);
+	assert_int_equal(json_object_array_length(rep), 2);
+	assert_int_equal(txn_commit(t, NULL), 0);
+	json_object_put(rep);
+	doc = store_get(f->ez.store, "apps", "EIMZA-2026-0001");
 	assert_null(jget_str(doc, "applicant.name"));
 	assert_null(jget_str(doc, "applicant.email"));
 	assert_null(jget_str(doc, "applicant.mobile"));
+	assert_null(jget(doc, "unit.reply_to"));
+	assert_null(jget(doc, "reject_reason"));
+	assert_null(jget(doc, "thread"));
 	assert_string_equal(jget_str(doc, "state"), "rejected");
 	assert_true(jget_bool(doc, "purged"));
-	assert_true(json_object_array_length(jget(doc, "history")) >= 2);
+	json_object *h = jget(doc, "history");
+	assert_true(json_object_array_length(h) >= 2);
+	for (size_t i = 0; i < json_object_array_length(h); i++) {
+		json_object *r = json_object_array_get_idx(h, i);
+		assert_non_null(jget_str(r, "event"));
+		assert_null(jget(r, "actor"));
+		assert_null(jget(r, "detail"));
+		assert_null(jget(r, "notices"));
+	}
 	json_object_put(doc);
 	assert_int_equal(notices(f, NULL, NULL, NULL), 0);
 }
