@@ -281,14 +281,10 @@ static json_object *run_change(struct eimzad *ez, json_object *req, const char *
 	if (r < 0) {
 		txn_abort(t);
 		res = failure(EX_DATAERR, "%s", err ? err : "failed");
-		apps_free(ez->apps);
-		ez->apps = NULL;
-		char *e2 = NULL;
-		if (apps_load(ez->store, &ez->apps, &e2) < 0)
-			fatalx("ctl: index rebuild failed: %s", e2);
-		ez->wf.apps = ez->apps;
+		ez_index_rebuild(ez, "ctl");
 	} else if (txn_commit(t, &err) < 0) {
 		res = failure(EX_IOERR, "cannot record the change: %s", err);
+		ez_index_rebuild(ez, "ctl");
 	} else {
 		bool refused = r == 1;
 		res = answer(!refused, refused ? EX_DATAERR : EX_OK);

@@ -84,6 +84,16 @@ static int open_channels(struct eimzad *ez, char **err)
 	return 0;
 }
 
+void ez_index_rebuild(struct eimzad *ez, const char *who)
+{
+	apps_free(ez->apps);
+	ez->apps = NULL;
+	char *err = NULL;
+	if (apps_load(ez->store, &ez->apps, &err) < 0)
+		fatalx("%s: the index cannot be rebuilt: %s", who, err);
+	ez->wf.apps = ez->apps;
+}
+
 int ez_open(struct eimzad *ez, enum ez_open_mode mode, char **err)
 {
 	static const enum store_mode smode[] = { [EZ_DAEMON] = STORE_DAEMON,

@@ -88,6 +88,12 @@ void ez_close(struct eimzad *ez);
  * return -1 with the errors. Store and outbox stay open. */
 int ez_reload(struct eimzad *ez, const char *conf_path, struct conf_errors *errs);
 
+/* After a transaction that changed the application index was aborted or
+ * failed to commit: the index holds its changes; rebuild it from what is
+ * really stored (fatal if the store cannot be read). who names the caller
+ * in that message. */
+void ez_index_rebuild(struct eimzad *ez, const char *who);
+
 time_t ez_now(const struct eimzad *ez);
 /* Set the clock for this run ("YYYY-MM-DD HH:MM", local time). */
 int ez_set_now(struct eimzad *ez, const char *when, char **err);

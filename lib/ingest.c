@@ -155,18 +155,6 @@ static void apply_batch(struct eimzad *ez, struct txn *t, struct ez_batch *b, st
 	ez_ingest_cancel(ez, b);
 }
 
-/* After a failed commit: the index already holds the transaction's
- * changes; rebuild it from what is really stored. */
-static void index_rebuild(struct eimzad *ez, const char *who)
-{
-	apps_free(ez->apps);
-	ez->apps = NULL;
-	char *err = NULL;
-	if (apps_load(ez->store, &ez->apps, &err) < 0)
-		fatalx("%s: commit failed and the index cannot be rebuilt: %s", who, err);
-	ez->wf.apps = ez->apps;
-}
-
 int ez_ingest_finish(struct eimzad *ez, struct ez_batch *b, uint32_t uidvalidity,
 		     uint32_t last_uid, struct ez_result *results, char **err)
 {
@@ -190,7 +178,7 @@ int ez_ingest_finish(struct eimzad *ez, struct ez_batch *b, uint32_t uidvalidity
 	txn_put(t, "meta", "source", src);
 	count_kinds(t, a.kinds);
 	if (txn_commit(t, err) < 0) {
-		index_rebuild(ez, "ingest");
+		ez_index_rebuild(ez, "ingest");
 		return -1;
 	}
 	for (int k = 0; k < MK__COUNT; k++)
@@ -229,7 +217,7 @@ int ez_timers(struct eimzad *ez, char **err)
 		return 0;
 	}
 	if (txn_commit(t, err) < 0) {
-		index_rebuild(ez, "timers");
+		ez_index_rebuild(ez, "timers");
 		ez->wf.last_pass = 0;
 		return -1;
 	}
