@@ -1207,6 +1207,10 @@ int outbox_open(struct store *st, const struct config *c, struct channel *channe
 	}
 	store_foreach(st, C_OUTQ, load_pending, ob);
 	ob->stats.dead = store_count(st, C_DEAD);
+	if (!ob->queue_only)     /* what a restart will (re)try, first of all */
+		log_info("outbox: %zu notice(s) pending at start (mail %zu, sms %zu)",
+			 ob->lanes[MEDIUM_MAIL].q.n + ob->lanes[MEDIUM_SMS].q.n, ob->lanes[MEDIUM_MAIL].q.n,
+			 ob->lanes[MEDIUM_SMS].q.n);
 	for (int m = 0; m < 2; m++)
 		if (ob->lanes[m].unindexed > 0 && !ob->queue_only)
 			log_warnx("outbox: %zu %s notices wait: %s is switched off",

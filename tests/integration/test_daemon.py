@@ -74,7 +74,10 @@ def kamusm_mail_in_idle_gives_one_mail_and_one_sms(env):
 @test
 def restart_sends_nothing_again(env):
     eq(env.stop(), 0, 'eimzad exit code after SIGTERM')
+    start = len(env.log())
     env.start(now=NOW)
+    check('outbox: 0 notice(s) pending at start' in env.log()[start:],
+          'the restarted daemon read both notices as sent: %r' % env.log()[start:][-600:])
     time.sleep(2.0)
     eq(len(env.sms.requests), 1, 'SMS requests after restart')
     eq(len(env.sink.messages), 1, 'mails after restart')

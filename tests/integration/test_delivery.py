@@ -146,7 +146,10 @@ def kill_after_recording_repeats_nothing(env):
         return len(ns) == 2 and all(n['state'] == 'sent' for n in ns)
     wait_for(recorded, timeout=20, what='both outcomes recorded')
     env.stop(signal.SIGKILL)
+    start = len(env.log())
     env.start(now=clock())
+    check('outbox: 0 notice(s) pending at start' in env.log()[start:],
+          'the restarted daemon read both outcomes as recorded: %r' % env.log()[start:][-600:])
     time.sleep(2.5)
     eq(len(sms_for(env, 6)), 1, 'SMS once')
     eq(len(mails_for(env, 'app6@example.edu.tr')), 1, 'mail once (sink has %s)'
