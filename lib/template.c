@@ -800,19 +800,9 @@ static void text_to_html(struct buf *out, const char *s, size_t n)
 	buf_adds(out, "</body></html>\n");
 }
 
-int template_render_html(const struct templates *t, const char *name, json_object *vars,
-			 char **html, char **err)
+char *template_body_html(const char *body)
 {
-	const struct tentry *e = render_entry(t, name, MEDIUM_MAIL, vars, err);
-	if (e == NULL)
-		return -1;
-	struct buf text = BUF_INIT, out = BUF_INIT;
-	if (render_mail_body(e, t->nlang, vars, &text, err) < 0) {
-		buf_free(&text);
-		return -1;
-	}
-	text_to_html(&out, text.p ? text.p : "", text.len);
-	buf_free(&text);
-	*html = buf_steal(&out);
-	return 0;
+	struct buf out = BUF_INIT;
+	text_to_html(&out, body, strlen(body));
+	return buf_steal(&out);
 }

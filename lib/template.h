@@ -55,10 +55,10 @@ bool templates_has(const struct templates *t, const char *name, enum medium m);
  * element with the element's members as fields, outer fields visible). */
 int template_render(const struct templates *t, const char *name, enum medium m,
 		    json_object *vars, char **subject, char **body, char **err);
-/* The same body as simple HTML (paragraphs, escaped), for the mail's
- * text/html alternative: a whole UTF-8 document; blank-line separated
- * paragraphs become <p>, single newlines <br>, the "----" separator <hr>. */
-int template_render_html(const struct templates *t, const char *name,
-			 json_object *vars, char **html, char **err);
+/* A rendered mail body as simple HTML (paragraphs, escaped), for the
+ * mail's text/html alternative: a whole UTF-8 document; blank-line
+ * separated paragraphs become <p>, single newlines <br>, the languages'
+ * "----" separator <hr>. Allocated; the caller frees it. */
+char *template_body_html(const char *body);
 
 #endif

@@ -152,11 +152,8 @@ static struct notice *build(struct wf *wf, const struct wf_notice *spec, json_ob
 	n->next_attempt = spec->not_before ? spec->not_before : now;
 	if (spec->medium == MEDIUM_SMS)
 		n->next_attempt = cal_next_sms_time(wf->cal, n->next_attempt);
-	if (spec->medium == MEDIUM_MAIL) {
-		char *html = NULL;
-		if (template_render_html(wf->tpl, spec->kind, vars, &html, NULL) == 0)
-			n->body_html = html;
-	}
+	if (spec->medium == MEDIUM_MAIL)
+		n->body_html = template_body_html(body);
 	return n;
 }
 

@@ -192,8 +192,10 @@ static void test_html(void **state)
 	const struct templates *t = *state;
 	json_object *vars = vars_of("{\"title\":\"x\",\"name\":\"Ali & Ayşe\","
 				    "\"message\":\"<b>\\\"Tom\\\" & 'Jerry'</b>\\nikinci satır\"}");
-	char *html = NULL, *err = NULL;
-	assert_int_equal(template_render_html(t, "plain", vars, &html, &err), 0);
+	char *body = NULL, *err = NULL;
+	assert_int_equal(template_render(t, "plain", MEDIUM_MAIL, vars, NULL, &body, &err), 0);
+	char *html = template_body_html(body);
+	free(body);
 	assert_string_equal(html,
 		"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n"
 		"<p>Merhaba Ali &amp; Ayşe,<br>\n"
@@ -208,7 +210,7 @@ static void test_html(void **state)
 		"</body></html>\n");
 	free(html);
 	json_object_put(vars);
-	assert_int_equal(template_render_html(t, "credentials", NULL, &html, &err), -1);
+	assert_int_equal(template_render(t, "credentials", MEDIUM_MAIL, NULL, NULL, &body, &err), -1);
 	free(err);
 }
 
