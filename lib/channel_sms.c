@@ -73,7 +73,6 @@
 #include "log.h"
 #include "phone.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -356,12 +355,10 @@ static int check_url(const char *url, char **err)
 		return seterr(err, "[sms] url: an https:// URL is required");
 	CURLU *u = curl_url();
 	char *host = NULL;
-	unsigned char a[4];
 	bool loop = false;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-		loop = str_ieq(host, "localhost") || str_ieq(host, "[::1]") ||
-		       (inet_pton(AF_INET, host, a) == 1 && a[0] == 127);
+		loop = host_is_loopback(host);
 	curl_free(host);
 	curl_url_cleanup(u);
 	if (!loop)

@@ -123,14 +123,6 @@ struct smtp_msg {
 /* ---- open / close ---- */
 
 /* IPv6 literals never get here (smtp_open refuses them). */
-static bool is_loopback(const char *host)
-{
-	unsigned char a[4];
-	if (str_ieq(host, "localhost"))
-		return true;
-	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
-}
-
 static int load_store(struct smtp_priv *p, const char *ca_file, char **err)
 {
 	p->store = X509_STORE_new();
@@ -158,7 +150,7 @@ static void smtp_priv_free(struct smtp_priv *p)
 
 static int check_tls_mode(const struct conf_smtp *s, char **err)
 {
-	if (s->tls == TLS_NONE && !is_loopback(s->host))
+	if (s->tls == TLS_NONE && !host_is_loopback(s->host))
 		return seterr(err, "[smtp] tls = none is allowed only towards a loopback host "
 			      "(127.0.0.1, ::1, localhost), not '%s'", s->host);
 	return 0;

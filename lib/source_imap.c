@@ -44,7 +44,6 @@
 #include "text.h"
 #include "tlsverify.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libetpan/libetpan.h>
 #include <netinet/in.h>
@@ -208,19 +207,6 @@ static int folder_names(struct source *s, char **err)
 }
 
 /* ---- connecting ------------------------------------------------------ */
-
-static bool host_is_loopback(const char *h)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	if (str_ieq(h, "localhost"))
-		return true;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, h, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return false;
-}
 
 /* SNI, for DNS names only (RFC 6066 forbids IP literals there). */
 static void tls_setup_cb(struct mailstream_ssl_context *ctx, void *data)

@@ -2,6 +2,7 @@
 #include "util.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <gnutls/crypto.h>
 #include <errno.h>
@@ -200,6 +201,24 @@ bool str_endswith(const char *s, const char *suffix)
 bool str_ieq(const char *a, const char *b)
 {
 	return strcasecmp(a, b) == 0;
+}
+
+bool host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char v6[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	if (str_ieq(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && n < sizeof(v6) && host[0] == '[' && host[n - 1] == ']') {
+		memcpy(v6, host + 1, n - 2);
+		v6[n - 2] = '\0';
+		host = v6;
+	}
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 char *str_lower_ascii(char *s)

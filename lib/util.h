@@ -71,6 +71,10 @@ bool str_endswith(const char *s, const char *suffix);
 bool str_ieq(const char *a, const char *b);
 /* Lowercase ASCII letters in place (domains, addresses). */
 char *str_lower_ascii(char *s);
+/* "localhost", an IPv4 address in 127.0.0.0/8 or ::1 (also as "[::1]",
+ * the way a URL writes it): where plain text may go. A name that merely
+ * starts with "127." is not one. */
+bool host_is_loopback(const char *host);
 /* Free a NULL-terminated vector of strings and the vector. */
 void strv_free(char **v);
 size_t strv_len(char *const *v);
