@@ -71,7 +71,6 @@
 #include "tlsverify.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -275,33 +274,27 @@ static SSL_CTX *tls_ctx(struct smtp_run *run)
  * other sessions to the same server want it too; a socket of another
  * kind that happens to match loses nothing by it). */
 
-static void nodelay(int fd, int port)
+static bool nodelay(int fd, void *ctx)
 {
+	int port = *(const int *)ctx;
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	int type = 0, one = 1;
 	socklen_t tlen = sizeof(type);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM ||
 	    getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
-		return;
+		return false;
 	int pport = peer.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
 		  : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port) : -1;
 	if (pport == port)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return false;            /* every one of them */
 }
 
 static void nodelay_to_server(int port)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL) {
+	if (fd_each_open(nodelay, &port) < 0)
 		log_debug("smtp: /proc/self/fd: %s (Nagle stays on)", strerror(errno));
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
-			nodelay(atoi(e->d_name), port);
-	closedir(d);
 }
 
 /* ---- libesmtp callbacks ---- */

@@ -14,7 +14,6 @@
 #include "tlsverify.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -118,15 +117,20 @@ static bool is_addr(const struct sockaddr_storage *a, const struct sockaddr_in *
 	       x->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
-/* Is fd a socket bound to peer and connected to our listener? */
-static bool fd_is_peer(int fd, const struct sockaddr_in *peer, const struct sockaddr_in *lsn)
+struct peer_query {
+	const struct sockaddr_in *peer, *lsn;
+};
+
+/* Is fd a socket bound to the peer and connected to our listener? */
+static bool fd_is_peer(int fd, void *ctx)
 {
+	const struct peer_query *q = ctx;
 	struct sockaddr_storage a;
 	socklen_t len = sizeof(a);
-	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 || !is_addr(&a, peer))
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 || !is_addr(&a, q->peer))
 		return false;
 	len = sizeof(a);
-	return getpeername(fd, (struct sockaddr *)&a, &len) == 0 && is_addr(&a, lsn);
+	return getpeername(fd, (struct sockaddr *)&a, &len) == 0 && is_addr(&a, q->lsn);
 }
 
 /* The kernel gives a connection's client end its address before the SYN
@@ -136,18 +140,11 @@ static bool fd_is_peer(int fd, const struct sockaddr_in *peer, const struct sock
  * socket. Without /proc nothing can be proved, and nothing is accepted. */
 static bool peer_is_ours(struct tls_tunnel *t, const struct sockaddr_in *peer)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL) {
+	struct peer_query q = { peer, &t->lsn };
+	int r = fd_each_open(fd_is_peer, &q);
+	if (r < 0)
 		log_warn("%s: /proc/self/fd", t->log_prefix);
-		return false;
-	}
-	bool found = false;
-	struct dirent *e;
-	while (!found && (e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
-			found = fd_is_peer(atoi(e->d_name), peer, &t->lsn);
-	closedir(d);
-	return found;
+	return r == 1;
 }
 
 static int accept_ours(struct tls_tunnel *t)

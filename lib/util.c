@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <gnutls/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,20 @@ bool host_is_loopback(const char *host)
 		host = v6;
 	}
 	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+int fd_each_open(bool (*fn)(int fd, void *ctx), void *ctx)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	bool hit = false;
+	struct dirent *e;
+	while (!hit && (e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
+			hit = fn(atoi(e->d_name), ctx);
+	closedir(d);
+	return hit ? 1 : 0;
 }
 
 char *str_lower_ascii(char *s)

@@ -75,6 +75,10 @@ char *str_lower_ascii(char *s);
  * the way a URL writes it): where plain text may go. A name that merely
  * starts with "127." is not one. */
 bool host_is_loopback(const char *host);
+/* Call fn for each file descriptor this process has open (from
+ * /proc/self/fd) until it returns true. Returns 1 if fn returned true,
+ * 0 if it never did, -1 with errno if the list cannot be read. */
+int fd_each_open(bool (*fn)(int fd, void *ctx), void *ctx);
 /* Free a NULL-terminated vector of strings and the vector. */
 void strv_free(char **v);
 size_t strv_len(char *const *v);
