@@ -95,7 +95,8 @@ size_t apps_count(const struct apps *a)
 	return hm_count(a->by_id);
 }
 
-static char *dup_or_null(const char *s)
+/* An empty field is no key. */
+static char *nonempty_dup(const char *s)
 {
 	return str_empty(s) ? NULL : xstrdup(s);
 }
@@ -138,14 +139,14 @@ void apps_index(struct apps *a, json_object *doc)
 	}
 	e->state = app_doc_state(doc);
 	e->unreachable = jget(doc, "unreachable") != NULL;
-	e->email = dup_or_null(jget_str(doc, "applicant.email"));
+	e->email = nonempty_dup(jget_str(doc, "applicant.email"));
 	if (e->email)
 		str_lower_ascii(e->email);
-	e->tc = dup_or_null(jget_str(doc, "applicant.tc"));
-	e->name = dup_or_null(jget_str(doc, "applicant.name"));
-	e->unit = dup_or_null(jget_str(doc, "unit.name"));
+	e->tc = nonempty_dup(jget_str(doc, "applicant.tc"));
+	e->name = nonempty_dup(jget_str(doc, "applicant.name"));
+	e->unit = nonempty_dup(jget_str(doc, "unit.name"));
 	if (e->unit == NULL)
-		e->unit = dup_or_null(jget_str(doc, "applicant.unit"));
+		e->unit = nonempty_dup(jget_str(doc, "applicant.unit"));
 	e->opened = jget_time(doc, "opened");
 	e->state_since = jget_time(doc, "state_since");
 	e->next_due = jget_time(doc, "clock.next");

@@ -18,15 +18,10 @@ static bool kamusm_kind(enum msg_kind k)
 	       k == MK_KAMUSM_EXPIRY;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 static void fill_outer(struct event *ev, const struct message *m)
 {
-	ev->message_id = dup_or_null(m->message_id);
-	ev->in_reply_to = dup_or_null(m->in_reply_to);
+	ev->message_id = xstrdup_opt(m->message_id);
+	ev->in_reply_to = xstrdup_opt(m->in_reply_to);
 	for (size_t i = 0; m->references && m->references[i]; i++)
 		ev->references = strv_add(ev->references, m->references[i]);
 	for (const struct message *x = m; x; x = x->forwarded)
@@ -40,7 +35,7 @@ static void fill_original(struct event *ev, const struct message *m)
 	free(ev->subject);
 	strv_free(ev->to);
 	ev->to = NULL;
-	ev->from = dup_or_null(m->from.email);
+	ev->from = xstrdup_opt(m->from.email);
 	ev->subject = xstrdup(m->subject ? m->subject : "");
 	for (size_t i = 0; i < m->nto; i++)
 		if (m->to[i].email)
@@ -159,7 +154,7 @@ static void apply_rule(const struct classify_ctx *ctx, const struct rule *ru, st
 	set_rule(ev, ru->kind, ru);
 	fill_original(ev, orig);
 	if (orig != outer)
-		ev->forwarded_by = dup_or_null(outer->from.email);
+		ev->forwarded_by = xstrdup_opt(outer->from.email);
 	rule_extract(ru, ctx->conf, v, ev);
 	if (ru->kind == MK_REQUEST)
 		request_extract(ctx, orig, outer, ev);

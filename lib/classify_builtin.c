@@ -256,8 +256,8 @@ static void find_notice(const struct config *c, const struct message *m, struct 
 	char *cand[8] = { NULL };
 	size_t n = 0;
 	if (m->forwarded) {
-		cand[n++] = m->forwarded->message_id ? xstrdup(m->forwarded->message_id) : NULL;
-		cand[n++] = m->forwarded->in_reply_to ? xstrdup(m->forwarded->in_reply_to) : NULL;
+		cand[n++] = xstrdup_opt(m->forwarded->message_id);
+		cand[n++] = xstrdup_opt(m->forwarded->in_reply_to);
 	}
 	for (size_t i = 0; i < m->nparts && n + 2 <= ARRAY_LEN(cand); i++) {
 		const struct part *pt = &m->parts[i];

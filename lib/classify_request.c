@@ -144,11 +144,11 @@ void request_extract(const struct classify_ctx *ctx, const struct message *orig,
 	const struct config *c = ctx->conf;
 	ev->unit_name = label_value(orig->body, unit_labels, ARRAY_LEN(unit_labels),
 				    name_labels, ARRAY_LEN(name_labels));
-	char *letter_unit = ev->unit_name ? xstrdup(ev->unit_name) : NULL;
+	char *letter_unit = xstrdup_opt(ev->unit_name);
 	if (ev->unit_name == NULL && !str_empty(orig->from.name))
 		ev->unit_name = xstrdup(orig->from.name);
 	const char *rt = orig->reply_to.email ? orig->reply_to.email : orig->from.email;
-	ev->unit_reply_to = rt ? xstrdup(rt) : NULL;
+	ev->unit_reply_to = xstrdup_opt(rt);
 	applicants_of(c, orig, outer, ev);
 	for (size_t i = 0; letter_unit && i < ev->napplicants; i++)
 		if (ev->applicants[i].unit == NULL)

@@ -73,19 +73,14 @@ void applicant_free(struct applicant *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 void applicant_copy(struct applicant *dst, const struct applicant *src)
 {
-	dst->name = dup_or_null(src->name);
-	dst->email = dup_or_null(src->email);
-	dst->mobile = dup_or_null(src->mobile);
-	dst->tc = dup_or_null(src->tc);
-	dst->title = dup_or_null(src->title);
-	dst->unit = dup_or_null(src->unit);
+	dst->name = xstrdup_opt(src->name);
+	dst->email = xstrdup_opt(src->email);
+	dst->mobile = xstrdup_opt(src->mobile);
+	dst->tc = xstrdup_opt(src->tc);
+	dst->title = xstrdup_opt(src->title);
+	dst->unit = xstrdup_opt(src->unit);
 	dst->row = src->row;
 }
 

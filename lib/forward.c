@@ -468,8 +468,8 @@ static void copy_attachments(const struct message *from, struct message *to)
 		struct part *q = &to->parts[to->nparts++];
 		*q = *p;
 		q->content_type = xstrdup(p->content_type);
-		q->filename = p->filename ? xstrdup(p->filename) : NULL;
-		q->charset = p->charset ? xstrdup(p->charset) : NULL;
+		q->filename = xstrdup_opt(p->filename);
+		q->charset = xstrdup_opt(p->charset);
 		q->text = p->text ? xstrndup(p->text, p->text_len) : NULL;
 	}
 }

@@ -826,8 +826,8 @@ static void undo_save(struct result *r)
 		.done_at = n->done_at, .last_error = n->last_error, .provider_id = n->provider_id,
 	};
 	/* the notice gets copies; the saved pointers are freed once recorded */
-	n->last_error = n->last_error ? xstrdup(n->last_error) : NULL;
-	n->provider_id = n->provider_id ? xstrdup(n->provider_id) : NULL;
+	n->last_error = xstrdup_opt(n->last_error);
+	n->provider_id = xstrdup_opt(n->provider_id);
 }
 
 static void undo_restore(struct result *r)

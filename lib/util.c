@@ -60,6 +60,11 @@ char *xstrdup(const char *s)
 	return d;
 }
 
+char *xstrdup_opt(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 char *xstrndup(const char *s, size_t n)
 {
 	char *d = strndup(s, n);

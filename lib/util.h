@@ -36,6 +36,8 @@ void *xrealloc(void *p, size_t n);
 /* xreallocarray: overflow-checked; fatal on overflow like on OOM. */
 void *xreallocarray(void *p, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
+/* xstrdup_opt: NULL stays NULL. */
+char *xstrdup_opt(const char *s);
 /* xstrndup copies at most n bytes and NUL-terminates. */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -144,10 +144,10 @@ static struct notice *build(struct wf *wf, const struct wf_notice *spec, json_ob
 	n->dedupe = xstrdup(spec->dedupe);
 	n->id = notice_id_for(spec->dedupe);
 	const char *app = spec->doc ? jget_str(spec->doc, "id") : NULL;
-	n->app_id = app ? xstrdup(app) : NULL;
+	n->app_id = xstrdup_opt(app);
 	for (size_t i = 0; spec->app_ids && spec->app_ids[i]; i++)
 		n->app_ids = strv_add(n->app_ids, spec->app_ids[i]);
-	n->valid_state = spec->valid_state ? xstrdup(spec->valid_state) : NULL;
+	n->valid_state = xstrdup_opt(spec->valid_state);
 	n->created = now;
 	n->next_attempt = spec->not_before ? spec->not_before : now;
 	if (spec->medium == MEDIUM_SMS)
