@@ -9,10 +9,11 @@
  *   unit          {name, reply_to}
  *   opened        when the process began (request letter, or import `since`)
  *   state_since   when the current state was entered (the event's time)
- *   clock         {since, reminders, escalations, last, next, stale_last,
- *                  pw_warned}: the reminder clock of the current state
+ *   clock         {since, reminders, escalations, due, next}: the reminder
+ *                  clock of the current state
+ *   alarm         {last}: the "open for too long" escalation
  *   credentials   {flow: "password"|"online", first_seen, last_seen,
- *                  expires, code_hash, link}
+ *                  expires, warned, code_hash, link}
  *   access_code   only with [general] store_access_codes = yes
  *   tracking_no, unreachable {at, reason}, thread (first notice's
  *   Message-ID), closed_at, purged
