@@ -386,7 +386,6 @@ int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
 	cut_close(&s.cut);
 	free(s.lv);
 	memset(out, 0, sizeof(*out));
-	out->lost_boundary = s.root_multi && !s.root_seen;
 	if (err || s.parts > s.max_parts) {
 		free(s.cut.v);
 		if (err)
@@ -395,6 +394,7 @@ int mime_prescan(const char *raw, size_t len, int max_depth, size_t max_parts,
 			*why = xasprintf("more than %zu MIME parts", s.max_parts);
 		return -1;
 	}
+	out->lost_boundary = s.root_multi && !s.root_seen;
 	out->cuts = s.cut.v;
 	out->ncuts = s.cut.n;
 	out->cut_bytes = s.cut.bytes;
