@@ -106,16 +106,16 @@ int ez_open(struct eimzad *ez, enum ez_open_mode mode, char **err)
 		return -1;
 	if (mode == EZ_DAEMON && open_channels(ez, err) < 0)
 		return -1;
+	wire_workflow(ez);
 	if (mode != EZ_READ) {
-		wire_workflow(ez);
 		struct outbox_hooks hooks;
 		wf_outbox_hooks(&ez->wf, &hooks);
 		/* eimzactl queues; the daemon's workers deliver. */
 		if (outbox_open(ez->store, ez->first_conf, mode == EZ_DAEMON ? ez->channels : NULL, &hooks,
 				&ez->outbox, err) < 0)
 			return -1;
+		ez->wf.outbox = ez->outbox;
 	}
-	wire_workflow(ez);
 	return 0;
 }
 
@@ -124,7 +124,7 @@ void ez_close(struct eimzad *ez)
 	ez_ingest_stop(ez);
 	if (ez->outbox)
 		outbox_close(ez->outbox, 10000);
-	for (int m = 0; m < 2; m++)
+	for (int m = MEDIUM_MAIL; m <= MEDIUM_SMS; m++)
 		channel_destroy(ez->channels[m]);
 	apps_free(ez->apps);
 	store_close(ez->store);
