@@ -209,16 +209,25 @@ int apps_load(struct store *st, struct apps **out, char **err)
 
 struct collect {
 	struct app_entry **v;
-	size_t n;
+	size_t n, cap;
+	time_t due_by;           /* 0: every entry; else open ones due by then */
 };
 
 static int collect_one(void *ctx, const char *key, void *value)
 {
 	(void)key;
 	struct collect *c = ctx;
-	c->v[c->n++] = value;
+	struct app_entry *e = value;
+	if (c->due_by && !(e->next_due && e->next_due <= c->due_by && app_state_open(e->state)))
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = xreallocarray(c->v, c->cap + 1, sizeof(*c->v));
+	}
+	c->v[c->n++] = e;
 	return 0;
 }
+
 
 static int by_id_cmp(const void *a, const void *b)
 {
@@ -227,13 +236,24 @@ static int by_id_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-struct app_entry **apps_sorted(struct apps *a, size_t *n)
+static struct app_entry **collect_sorted(struct apps *a, time_t due_by, size_t *n)
 {
-	struct collect c = { xcalloc(hm_count(a->by_id) + 1, sizeof(*c.v)), 0 };
+	size_t cap = due_by ? 0 : hm_count(a->by_id);
+	struct collect c = { xcalloc(cap + 1, sizeof(*c.v)), 0, cap, due_by };
 	hm_foreach(a->by_id, collect_one, &c);
 	qsort(c.v, c.n, sizeof(*c.v), by_id_cmp);
 	*n = c.n;
 	return c.v;
+}
+
+struct app_entry **apps_sorted(struct apps *a, size_t *n)
+{
+	return collect_sorted(a, 0, n);
+}
+
+struct app_entry **apps_due(struct apps *a, time_t t, size_t *n)
+{
+	return collect_sorted(a, t > 0 ? t : 1, n);
 }
 
 char *apps_next_id(struct txn *t, const char *prefix, int year)

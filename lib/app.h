@@ -93,6 +93,9 @@ struct app_entry *apps_find_open_by_tc(struct apps *a, const char *tc);
 /* Entries sorted by id; the array is the caller's (free()), entries are
  * borrowed. */
 struct app_entry **apps_sorted(struct apps *a, size_t *n);
+/* The same for the open applications whose next_due is set and <= t
+ * only (what the timers look at after every batch: no copy of the rest). */
+struct app_entry **apps_due(struct apps *a, time_t t, size_t *n);
 
 /* Allocate the next tag of the year from the "meta/counters" document in
  * transaction t: "<prefix>-<year>-<NNNN>". */

@@ -305,11 +305,10 @@ static int free_list(void *ctx, const char *key, void *value)
 static char **due_ids(struct wf *wf, time_t t)
 {
 	size_t n;
-	struct app_entry **v = apps_sorted(wf->apps, &n);
-	char **ids = NULL;
+	struct app_entry **v = apps_due(wf->apps, t, &n);
+	char **ids = n ? xcalloc(n + 1, sizeof(*ids)) : NULL;
 	for (size_t i = 0; i < n; i++)
-		if (v[i]->next_due && v[i]->next_due <= t && app_state_open(v[i]->state))
-			ids = strv_add(ids, v[i]->id);
+		ids[i] = xstrdup(v[i]->id);
 	free(v);
 	return ids;
 }
